@@ -1,0 +1,33 @@
+"""What every chat frontend provides to the bot process, and the chat-queue consumer."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import structlog
+
+from handlers.port import Reply
+
+log = structlog.get_logger(__name__)
+
+
+class ChatAdapter(Protocol):
+    """A live connection to one chat service that renders neutral replies natively."""
+
+    async def render(self, chat_ref: str, reply: Reply) -> None:
+        """Show `reply` in the chat (raising if some part of it cannot be shown)."""
+
+
+class NoAdapter(LookupError):
+    """A reply is addressed to a frontend this process does not run."""
+
+
+async def deliver_reply(ctx: dict[str, Any], chat_ref: str, reply: dict[str, Any]) -> None:
+    """Chat-queue job: render a reply the worker sent, through the adapter for its chat."""
+    adapters: Mapping[str, ChatAdapter] = ctx["adapters"]
+    frontend = chat_ref.split(":", 1)[0]
+    adapter = adapters.get(frontend)
+    if adapter is None:
+        raise NoAdapter(f"no {frontend!r} frontend runs in this process for {chat_ref}")
+    await adapter.render(chat_ref, Reply.from_dict(reply))

@@ -1,0 +1,85 @@
+"""The `socialbot` command line: run, bot, worker, shell, demo, migrate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+from bot.logs import configure_logging
+from bot.runtime import jobs_worker, open_runtime, running
+from services.db import migrate
+from services.settings import Settings, SettingsError, load_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="socialbot", description="Short videos from a chat request, approved and published."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="everything configured in one process")
+    sub.add_parser("bot", help="the chat frontends and the chat-queue consumer")
+    sub.add_parser("worker", help="the job worker (content and publishing)")
+    sub.add_parser("shell", help="a console chat with the same handlers")
+    demo = sub.add_parser("demo", help="a scripted conversation through the whole flow")
+    demo.add_argument("topic", nargs="*", help="what the video is about")
+    sub.add_parser("migrate", help="apply database migrations")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `socialbot` console script."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"socialbot: {exc}", file=sys.stderr)
+        return 2
+    interactive = args.command in {"shell", "demo"}
+    log_file = settings.media_dir / "logs" / "socialbot.log" if interactive else None
+    configure_logging(level=settings.log_level, file=log_file)
+    match args.command:
+        case "demo":
+            from bot.demo import DEFAULT_TOPIC, run_demo
+
+            topic = " ".join(args.topic).strip() or DEFAULT_TOPIC
+            return asyncio.run(run_demo(settings, topic=topic))
+        case "shell":
+            from bot.shell import run_shell
+
+            return asyncio.run(run_shell(settings))
+        case "migrate":
+            asyncio.run(migrate(settings.sqlalchemy_url))
+            print("socialbot: database is at the latest migration")
+            return 0
+        case "worker":
+            return asyncio.run(_run_worker(settings))
+        case _:
+            print(
+                "socialbot: no chat frontend is configured yet. Set TELEGRAM_BOT_TOKEN or "
+                "DISCORD_BOT_TOKEN, or use `socialbot shell` for the console chat.",
+                file=sys.stderr,
+            )
+            return 2
+
+
+async def _run_worker(settings: Settings) -> int:
+    if not settings.redis_url:
+        print(
+            "socialbot: `socialbot worker` on its own needs REDIS_URL (the embedded Redis "
+            "lives inside one process; use `socialbot run` or `socialbot shell` without it).",
+            file=sys.stderr,
+        )
+        return 2
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with open_runtime(settings) as runtime, running(jobs_worker(runtime)):
+        await stop.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

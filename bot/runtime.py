@@ -1,0 +1,112 @@
+"""Building the application from settings, and running its workers inside one process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from arq.connections import RedisSettings
+from arq.worker import Worker, func
+
+from bot.adapter import ChatAdapter, deliver_reply
+from handlers.app import App
+from handlers.chat_queue import DELIVER_JOB, QueueChatSender
+from handlers.drafts import GENERATE_JOB, PUBLISH_JOB
+from handlers.jobs import generate_draft, publish_draft
+from services.db import make_engine, make_sessions, migrate
+from services.outbox import OutboxPublisher
+from services.queue import CHAT_QUEUE, JOBS_QUEUE, open_queue
+from services.settings import Settings
+from services.voice import EspeakVoice
+from services.writer import OfflineWriter
+
+RENDER_TIMEOUT_S = 900
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """The application plus what the process needs to run workers against its queue."""
+
+    app: App
+    redis: RedisSettings
+
+
+@asynccontextmanager
+async def open_runtime(
+    settings: Settings, *, apply_migrations: bool | None = None
+) -> AsyncIterator[Runtime]:
+    """Database, queue and content services, opened together and closed in reverse order."""
+    settings.media_dir.mkdir(parents=True, exist_ok=True)
+    url = settings.sqlalchemy_url
+    if apply_migrations if apply_migrations is not None else url.startswith("sqlite"):
+        await migrate(url)
+    engine = make_engine(url)
+    try:
+        queue = open_queue(redis_url=settings.redis_url, media_dir=settings.media_dir)
+        async with queue as (pool, redis):
+            app = App(
+                sessions=make_sessions(engine),
+                queue=pool,
+                chat=QueueChatSender(queue=pool),
+                writer=OfflineWriter(),
+                voice=EspeakVoice(words_per_minute=130),  # eSpeak runs ~20% fast: ~155 wpm heard
+                publisher=OutboxPublisher(root=settings.outbox_dir),
+                media_dir=settings.media_dir,
+            )
+            yield Runtime(app, redis)
+    finally:
+        await engine.dispose()
+
+
+def jobs_worker(runtime: Runtime, **overrides: Any) -> Worker:
+    """The worker for content and publishing jobs."""
+    options: dict[str, Any] = {
+        "queue_name": JOBS_QUEUE,
+        "redis_settings": runtime.redis,
+        "ctx": {"app": runtime.app},
+        "handle_signals": False,
+        "max_jobs": 2,
+        "job_timeout": RENDER_TIMEOUT_S,
+        "poll_delay": 0.2,
+    } | overrides
+    return Worker(
+        [
+            func(generate_draft, name=GENERATE_JOB, timeout=RENDER_TIMEOUT_S),
+            func(publish_draft, name=PUBLISH_JOB),
+        ],
+        **options,
+    )
+
+
+def chat_worker(
+    runtime: Runtime, adapters: Mapping[str, ChatAdapter], **overrides: Any
+) -> Worker:
+    """The bot's consumer of the chat queue: one job at a time, so each chat sees them in order."""
+    options: dict[str, Any] = {
+        "queue_name": CHAT_QUEUE,
+        "redis_settings": runtime.redis,
+        "ctx": {"adapters": adapters},
+        "handle_signals": False,
+        "max_jobs": 1,
+        "poll_delay": 0.05,
+    } | overrides
+    return Worker([func(deliver_reply, name=DELIVER_JOB)], **options)
+
+
+@asynccontextmanager
+async def running(*workers: Worker) -> AsyncIterator[None]:
+    """Run workers as tasks for the duration of the block, then close them."""
+    tasks = [asyncio.create_task(w.async_run()) for w in workers]
+    try:
+        yield
+    finally:
+        for worker in workers:
+            await worker.close()
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -1,0 +1,37 @@
+"""What the handlers and jobs work with: sessions, queue, chat sender, writer, voice, storage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from arq import ArqRedis
+
+from handlers.port import ChatSender
+from services.db import SessionFactory
+from services.publishing import Publisher
+from services.voice import Voice
+from services.writer import Writer
+
+
+@dataclass(frozen=True)
+class App:
+    """The collaborators of every use case, built once at the entry point."""
+
+    sessions: SessionFactory
+    queue: ArqRedis
+    chat: ChatSender
+    writer: Writer
+    voice: Voice
+    publisher: Publisher
+    media_dir: Path
+
+    @property
+    def drafts_dir(self) -> Path:
+        """Where draft versions' files live."""
+        return self.media_dir / "drafts"
+
+    @property
+    def digests_dir(self) -> Path:
+        """Where digest charts are written."""
+        return self.media_dir / "digests"

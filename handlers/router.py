@@ -1,0 +1,172 @@
+"""One entry for everything a person does in a chat: typed commands and button presses."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from datetime import timedelta
+
+import structlog
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from handlers.app import App
+from handlers.buttons import BadButton, decode
+from handlers.drafts import Actor, Refusal, draft_status, list_drafts, press, request_draft
+from handlers.parsing import RequestError, parse_command
+from handlers.port import Incoming, Media, MediaKind, Reply
+from services.digest import compute_digest, render_chart
+from services.models import Role, utcnow
+from services.workspaces import (
+    audit,
+    count_owners,
+    create_workspace,
+    find_member,
+    member_for,
+    workspace_for_chat,
+)
+
+log = structlog.get_logger(__name__)
+
+HELP = """I turn a request into a short video, get it approved here, and publish it.
+
+/draft <request> — e.g. /draft a 30 second short about our autumn menu for TikTok and YouTube, upbeat
+/drafts — the latest drafts
+/status <number> — one draft's state, versions and posts
+/digest [days] — what was made and published, with a chart (default 7 days)
+/role @member <owner|approver|creator|viewer> — set a member's role (owners only)
+/help — this message
+
+Under each preview: Approve, Regenerate, Reject."""
+
+_REQUEST_START = re.compile(r"^\s*(make|create|draft|generate|produce)\b", re.IGNORECASE)
+
+
+async def handle(app: App, incoming: Incoming) -> list[Reply]:
+    """Turn one incoming message or press into replies; never raises for bad input."""
+    try:
+        return await _dispatch(app, incoming)
+    except (Refusal, RequestError, BadButton) as exc:
+        return [Reply(f"⚠️ {exc}")]
+    except (OperationalError, DBAPIError, ConnectionError, OSError) as exc:
+        ref = uuid.uuid4().hex[:8]
+        log.error("handle.unavailable", ref=ref, error=str(exc))
+        return [Reply(f"⚠️ I can't reach my database or queue right now (ref {ref}). "
+                      "Nothing was changed; please try again in a minute.")]
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        ref = uuid.uuid4().hex[:8]
+        log.exception("handle.crashed", ref=ref)
+        return [Reply(f"⚠️ Something went wrong on my side (ref {ref}). Nothing was changed.")]
+
+
+async def _dispatch(app: App, incoming: Incoming) -> list[Reply]:
+    command = parse_command(incoming.text) if incoming.button is None else None
+    if command is not None and command.name == "start":
+        return [await _start(app, incoming)]
+    if command is not None and command.name == "help":
+        return [Reply(HELP)]
+    actor = await _actor(app, incoming)
+    if actor is None:
+        return [Reply("This chat isn't set up yet: send /start and I'll make it a workspace.")]
+    if incoming.button is not None:
+        pressed = decode(incoming.button)
+        return [await press(app, actor, pressed.verb, pressed.draft_id)]
+    assert command is not None
+    if command.name == "" and _REQUEST_START.match(command.args):
+        command = command.__class__("draft", command.args)
+    match command.name:
+        case "draft":
+            return [await request_draft(app, actor, incoming.chat_ref, command.args)]
+        case "drafts":
+            return [await list_drafts(app, actor)]
+        case "status":
+            return [await draft_status(app, actor, command.args)]
+        case "digest":
+            return [await _digest(app, actor, command.args)]
+        case "role":
+            return [await _role(app, actor, command.args)]
+        case "":
+            return [Reply("Send /help to see what I can do, or /draft <request> to start.")]
+        case other:
+            return [Reply(f"I don't know /{other[:40]}. Send /help to see the commands.")]
+
+
+async def _actor(app: App, incoming: Incoming) -> Actor | None:
+    async with app.sessions.begin() as session:
+        workspace = await workspace_for_chat(session, incoming.chat_ref)
+        if workspace is None:
+            return None
+        member = await member_for(
+            session, workspace, user_ref=incoming.user_ref, user_name=incoming.user_name
+        )
+    return Actor(workspace, member)
+
+
+async def _start(app: App, incoming: Incoming) -> Reply:
+    async with app.sessions.begin() as session:
+        created = await create_workspace(
+            session,
+            chat_ref=incoming.chat_ref,
+            name=f"workspace of {incoming.user_name}",
+            owner_ref=incoming.user_ref,
+            owner_name=incoming.user_name,
+        )
+    if created is not None:
+        return Reply(
+            f"👋 This chat is now a workspace and {incoming.user_name} is its owner.\n\n{HELP}"
+        )
+    actor = await _actor(app, incoming)
+    assert actor is not None
+    return Reply(
+        f"This chat is already a workspace; {actor.member.display_name} is {actor.member.role}. "
+        "Send /help for the commands."
+    )
+
+
+async def _digest(app: App, actor: Actor, args: str) -> Reply:
+    raw = args.strip() or "7"
+    if not raw.isdigit() or not 1 <= int(raw) <= 365:
+        raise Refusal("Use /digest or /digest <days>, with 1 to 365 days.")
+    until = utcnow()
+    since = until - timedelta(days=int(raw))
+    async with app.sessions() as session:
+        digest = await compute_digest(session, actor.workspace.id, since=since, until=until)
+    chart_path = app.digests_dir / str(actor.workspace.id) / f"{until:%Y%m%dT%H%M%S}-{raw}d.png"
+    await asyncio.to_thread(render_chart, digest, chart_path)
+    return Reply(digest.summary(), media=(Media(MediaKind.PHOTO, chart_path, "Digest"),))
+
+
+async def _role(app: App, actor: Actor, args: str) -> Reply:
+    usage = "Use /role @member <owner|approver|creator|viewer>, e.g. /role @sam approver."
+    if actor.member.role != Role.OWNER:
+        raise Refusal("Only an owner can change roles.")
+    parts = args.split()
+    if len(parts) != 2:
+        raise Refusal(usage)
+    handle_, role_name = parts
+    try:
+        role = Role(role_name.lower())
+    except ValueError:
+        raise Refusal(f"“{role_name[:40]}” is not a role. {usage}") from None
+    async with app.sessions.begin() as session:
+        member = await find_member(session, actor.workspace.id, handle_)
+        if member is None:
+            raise Refusal(
+                f"I don't know {handle_[:60]} yet: they need to send a message in this chat first."
+            )
+        if member.role == Role.OWNER and role != Role.OWNER:
+            if await count_owners(session, actor.workspace.id) <= 1:
+                raise Refusal("That's the last owner; make someone else owner first.")
+        before, member.role = member.role, role.value
+        await audit(
+            session,
+            actor.workspace.id,
+            actor.member.id,
+            "member.role",
+            f"member:{member.id}",
+            before=before,
+            after=role.value,
+        )
+    return Reply(f"{member.display_name} is now {role.value}.")

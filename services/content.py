@@ -1,0 +1,88 @@
+"""Value types that travel through the content pipeline: brief, script, metadata, voice."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Platform(StrEnum):
+    """A platform a draft can be published to."""
+
+    YOUTUBE = "youtube"
+    TIKTOK = "tiktok"
+    INSTAGRAM = "instagram"
+    FACEBOOK = "facebook"
+
+
+MIN_DURATION_S = 5
+MAX_DURATION_S = 180
+MAX_TOPIC_CHARS = 300
+
+
+@dataclass(frozen=True)
+class Brief:
+    """What a member asked for, after parsing: the input of the writer."""
+
+    topic: str
+    platforms: tuple[Platform, ...]
+    duration_s: int
+    tone: str
+
+
+class Scene(BaseModel):
+    """One beat of the script: what the voice says and what the screen shows."""
+
+    model_config = ConfigDict(frozen=True)
+
+    narration: str = Field(min_length=1)
+    on_screen: str = Field(min_length=1)
+
+
+class Script(BaseModel):
+    """A short video's script: a hook, 3-6 scenes and a call to action."""
+
+    model_config = ConfigDict(frozen=True)
+
+    title: str = Field(min_length=1)
+    hook: str = Field(min_length=1)
+    scenes: tuple[Scene, ...] = Field(min_length=3, max_length=6)
+    call_to_action: str = Field(min_length=1)
+    writer: str = "offline"
+
+    def narration(self) -> str:
+        """The full text the voice reads, in order."""
+        parts = [self.hook, *(s.narration for s in self.scenes), self.call_to_action]
+        return " ".join(p.strip() for p in parts if p.strip())
+
+
+class PlatformMeta(BaseModel):
+    """Title, caption and hashtags for one platform, within that platform's limits."""
+
+    model_config = ConfigDict(frozen=True)
+
+    platform: Platform
+    title: str
+    caption: str
+    hashtags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class WordTiming:
+    """One spoken word and when it is heard, in seconds from the start of the audio."""
+
+    word: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class Voiceover:
+    """Synthesised narration: a WAV file, its length and per-word timings."""
+
+    audio_path: Path
+    duration_s: float
+    words: tuple[WordTiming, ...]
