@@ -82,9 +82,7 @@ def jobs_worker(runtime: Runtime, **overrides: Any) -> Worker:
     )
 
 
-def chat_worker(
-    runtime: Runtime, adapters: Mapping[str, ChatAdapter], **overrides: Any
-) -> Worker:
+def chat_worker(runtime: Runtime, adapters: Mapping[str, ChatAdapter], **overrides: Any) -> Worker:
     """The bot's consumer of the chat queue: one job at a time, so each chat sees them in order."""
     options: dict[str, Any] = {
         "queue_name": CHAT_QUEUE,

@@ -54,10 +54,11 @@ def describe_state(draft: Draft) -> str:
     return f"Draft #{draft.id} {_STATE_SENTENCES[DraftState(draft.state)]}."
 
 
-async def enqueue_generation(app: App, draft_id: int, version: int) -> None:
-    """Queue the job that makes version `version` of a draft (deduplicated by job id)."""
+async def enqueue_generation(app: App, draft: Draft) -> None:
+    """Queue the job that makes the draft's next version; one job id per attempt."""
+    version = draft.current_version + 1
     await app.queue.enqueue_job(
-        GENERATE_JOB, draft_id, version, _job_id=f"generate:{draft_id}:{version}"
+        GENERATE_JOB, draft.id, version, _job_id=f"generate:{draft.id}:{version}:{draft.attempts}"
     )
 
 
@@ -79,8 +80,10 @@ async def request_draft(app: App, actor: Actor, chat_ref: str, text: str) -> Rep
         )
         session.add(draft)
         await session.flush()
-        await audit(session, actor.workspace.id, actor.member.id, "draft.request", f"draft:{draft.id}")
-    await enqueue_generation(app, draft.id, 1)
+        await audit(
+            session, actor.workspace.id, actor.member.id, "draft.request", f"draft:{draft.id}"
+        )
+    await enqueue_generation(app, draft)
     platforms = ", ".join(p.value for p in brief.platforms)
     return Reply(
         f"Draft #{draft.id} queued: “{brief.topic}”, {brief.duration_s} s, {brief.tone}, "
@@ -104,7 +107,7 @@ async def press(app: App, actor: Actor, verb: Verb, draft_id: int) -> Reply:
     if approved:
         await app.queue.enqueue_job(PUBLISH_JOB, draft.id, _job_id=f"publish:{draft.id}")
     elif verb is Verb.REGENERATE:
-        await enqueue_generation(app, draft.id, draft.current_version + 1)
+        await enqueue_generation(app, draft)
     return reply
 
 
@@ -152,9 +155,7 @@ async def _approve(session: AsyncSession, actor: Actor, draft: Draft) -> tuple[R
             f"{actor.member.display_name} approved draft #{draft.id} ({count}/{needed}). "
             f"Waiting for {needed - count} more."
         ), False
-    if not await transition(
-        session, draft.id, expected=DraftState.READY, to=DraftState.APPROVED
-    ):
+    if not await transition(session, draft.id, expected=DraftState.READY, to=DraftState.APPROVED):
         await session.refresh(draft)
         raise Refusal(describe_state(draft))
     return Reply(
@@ -165,7 +166,9 @@ async def _approve(session: AsyncSession, actor: Actor, draft: Draft) -> tuple[R
 
 async def _reject(session: AsyncSession, actor: Actor, draft: Draft) -> Reply:
     own = draft.requested_by == actor.member.id
-    if not (at_least(actor.member.role, Role.APPROVER) or (own and actor.member.role != Role.VIEWER)):
+    if not (
+        at_least(actor.member.role, Role.APPROVER) or (own and actor.member.role != Role.VIEWER)
+    ):
         raise Refusal(
             f"{actor.member.display_name}, your role ({actor.member.role}) can't reject "
             "someone else's draft."
@@ -187,14 +190,20 @@ async def _reject(session: AsyncSession, actor: Actor, draft: Draft) -> Reply:
 
 async def _regenerate(session: AsyncSession, actor: Actor, draft: Draft) -> Reply:
     own = draft.requested_by == actor.member.id
-    if not (at_least(actor.member.role, Role.APPROVER) or (own and actor.member.role != Role.VIEWER)):
+    if not (
+        at_least(actor.member.role, Role.APPROVER) or (own and actor.member.role != Role.VIEWER)
+    ):
         raise Refusal(
             f"{actor.member.display_name}, your role ({actor.member.role}) can't regenerate "
             "someone else's draft."
         )
     expected = (DraftState.READY, DraftState.FAILED)
-    if not await transition(session, draft.id, expected=expected, to=DraftState.GENERATING):
+    attempts = draft.attempts + 1
+    if not await transition(
+        session, draft.id, expected=expected, to=DraftState.GENERATING, attempts=attempts
+    ):
         raise Refusal(describe_state(draft))
+    draft.attempts = attempts
     await audit(
         session, actor.workspace.id, actor.member.id, "draft.regenerate", f"draft:{draft.id}"
     )
@@ -205,13 +214,17 @@ async def list_drafts(app: App, actor: Actor) -> Reply:
     """`/drafts`: the workspace's latest drafts and their states."""
     async with app.sessions() as session:
         drafts = (
-            await session.execute(
-                select(Draft)
-                .where(Draft.workspace_id == actor.workspace.id)
-                .order_by(Draft.id.desc())
-                .limit(10)
+            (
+                await session.execute(
+                    select(Draft)
+                    .where(Draft.workspace_id == actor.workspace.id)
+                    .order_by(Draft.id.desc())
+                    .limit(10)
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
     if not drafts:
         return Reply("No drafts yet. Try /draft a 30 second short about our autumn menu")
     lines = ["Latest drafts:"]
@@ -232,10 +245,16 @@ async def draft_status(app: App, actor: Actor, args: str) -> Reply:
         if draft is None:
             raise Refusal(f"I can't find draft #{raw} in this workspace. See /drafts.")
         publications = (
-            await session.execute(
-                select(Publication).where(Publication.draft_id == draft.id).order_by(Publication.id)
+            (
+                await session.execute(
+                    select(Publication)
+                    .where(Publication.draft_id == draft.id)
+                    .order_by(Publication.id)
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
     lines = [
         f"Draft #{draft.id}: {draft.topic}",
         f"State: {draft.state} · version {draft.current_version} · "

@@ -39,7 +39,9 @@ STAGES = ("writing the script", "recording the voice", "rendering the video")
 
 
 def _progress(draft_id: int, version: int, done: int) -> Reply:
-    marks = [("✅" if i < done else "⏳" if i == done else "▫️") + f" {s}" for i, s in enumerate(STAGES)]
+    marks = [
+        ("✅" if i < done else "⏳" if i == done else "▫️") + f" {s}" for i, s in enumerate(STAGES)
+    ]
     head = f"Draft #{draft_id} v{version}: " + ("ready" if done >= len(STAGES) else "working…")
     return Reply("\n".join([head, *marks]), edit_key=f"progress:{draft_id}:{version}")
 
@@ -141,8 +143,12 @@ async def generate_draft(ctx: dict[str, Any], draft_id: int, version: int) -> st
         shutil.rmtree(staging, ignore_errors=True)
         raise
     await app.chat.send(chat_ref, _progress(draft_id, version, len(STAGES)))
-    await app.chat.send(chat_ref, preview(draft, version, script, metadata, final_dir, rendered.duration_s))
-    log.info("generate.done", draft_id=draft_id, version=version, seconds=time.monotonic() - started)
+    await app.chat.send(
+        chat_ref, preview(draft, version, script, metadata, final_dir, rendered.duration_s)
+    )
+    log.info(
+        "generate.done", draft_id=draft_id, version=version, seconds=time.monotonic() - started
+    )
     return "ready"
 
 
@@ -202,10 +208,14 @@ async def publish_draft(ctx: dict[str, Any], draft_id: int) -> str:
         lines.append(await _publish_one(app, draft, version, metas, publication))
     async with app.sessions.begin() as session:
         states = (
-            await session.execute(
-                select(Publication.state).where(Publication.draft_id == draft_id)
+            (
+                await session.execute(
+                    select(Publication.state).where(Publication.draft_id == draft_id)
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
         ok = sum(s == PublicationState.PUBLISHED for s in states)
         final = (
             DraftState.PUBLISHED

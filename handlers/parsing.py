@@ -52,13 +52,24 @@ def parse_command(text: str) -> Command:
 
 # --- vocabulary ----------------------------------------------------------------------------------
 
+
 def _vocab(words: str) -> frozenset[str]:
     return frozenset(words.split())
 
 
-_ORDERED_WORDS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen "
-                  "fourteen fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty "
-                  "sixty seventy eighty ninety")
+# Under re.IGNORECASE these also match ASCII letters; fold them so matched words look up cleanly.
+_ODD_CASES = str.maketrans({"\u017f": "s", "\u212a": "k", "\u0130": "i", "\u0131": "i"})
+
+
+def _fold(text: str) -> str:
+    return text.translate(_ODD_CASES).lower()
+
+
+_ORDERED_WORDS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen "
+    "fourteen fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty "
+    "sixty seventy eighty ninety"
+)
 
 _PLATFORM_PATTERNS: dict[Platform, str] = {
     Platform.YOUTUBE: r"you\s?tube(?:\sshorts?)?|yt(?:\s?shorts?)?|shorts",
@@ -66,8 +77,10 @@ _PLATFORM_PATTERNS: dict[Platform, str] = {
     Platform.INSTAGRAM: r"insta(?:gram)?(?:\sreels?)?|ig(?:\s?reels?)?|reels",
     Platform.FACEBOOK: r"face\s?book(?:\sreels?)?|fb(?:\s?reels?)?",
 }
-_ALL_PATTERN = (r"all(?:\s(?:four|4|the))?\s(?:platforms|channels|socials|networks)"
-                r"|every\s(?:platform|channel)|all\sof\sthem|all\sfour|everywhere")
+_ALL_PATTERN = (
+    r"all(?:\s(?:four|4|the))?\s(?:platforms|channels|socials|networks)"
+    r"|every\s(?:platform|channel)|all\sof\sthem|all\sfour|everywhere"
+)
 _ALIAS = rf"(?:{_ALL_PATTERN}|{'|'.join(_PLATFORM_PATTERNS.values())})(?!\w)"
 _LIST_SEP = r"(?:\s?[,/&+]\s?(?:and\s|&\s)?|\s(?:and|or|plus|&)\s|\s)"
 _PREPS = ("for", "on", "to", "onto", "across", "via", "in")
@@ -144,14 +157,39 @@ _KEY_RE = re.compile(
     r"|topic|about|subject)\s?:(?!/)",
     re.IGNORECASE,
 )
-_KEYS = {"platform": "platforms", "platforms": "platforms", "channel": "platforms",
-         "channels": "platforms", "on": "platforms", "for": "platforms", "duration": "duration",
-         "length": "duration", "time": "duration", "tone": "tone", "style": "tone", "mood": "tone",
-         "vibe": "tone", "topic": "topic", "about": "topic", "subject": "topic"}
+_KEYS = {
+    "platform": "platforms",
+    "platforms": "platforms",
+    "channel": "platforms",
+    "channels": "platforms",
+    "on": "platforms",
+    "for": "platforms",
+    "duration": "duration",
+    "length": "duration",
+    "time": "duration",
+    "tone": "tone",
+    "style": "tone",
+    "mood": "tone",
+    "vibe": "tone",
+    "topic": "topic",
+    "about": "topic",
+    "subject": "topic",
+}
 _MATERIAL = frozenset(("duration", "platforms", "tone", "filler", "sep", "conn"))
 _EDGE = " ,;:.!?\u2026-\u2013\u2014/"
-_PAIRS = frozenset((("\"", "\""), ("'", "'"), ("\u201c", "\u201d"), ("\u2018", "\u2019"),
-                    ("\u00ab", "\u00bb"), ("(", ")"), ("[", "]"), ("*", "*"), ("_", "_")))
+_PAIRS = frozenset(
+    (
+        ('"', '"'),
+        ("'", "'"),
+        ("\u201c", "\u201d"),
+        ("\u2018", "\u2019"),
+        ("\u00ab", "\u00bb"),
+        ("(", ")"),
+        ("[", "]"),
+        ("*", "*"),
+        ("_", "_"),
+    )
+)
 
 
 class _Token(NamedTuple):
@@ -181,6 +219,7 @@ class _Found:
 
 # --- tokens --------------------------------------------------------------------------------------
 
+
 def _platforms_in(text: str) -> tuple[Platform, ...]:
     found: list[Platform] = []
     for match in _ALIAS_RE.finditer(text):
@@ -196,14 +235,14 @@ def _seconds(match: re.Match[str]) -> float:
         return float(text.replace(",", "."))
 
     def scale(unit: str) -> float:
-        return {"s": 1.0, "m": 60.0, "h": 3600.0}[unit[0].lower()]
+        return {"s": 1.0, "m": 60.0, "h": 3600.0}[_fold(unit[0])]
 
     if match.group("mm"):
         return number(match.group("mm")) * 60 + number(match.group("ss"))
     if match.group("num"):
         return number(match.group("num")) * scale(match.group("unit"))
     if match.group("words"):
-        value = sum(_NUMBER_WORDS[w] for w in re.split(r"[\s-]", match.group("words").lower()))
+        value = sum(_NUMBER_WORDS[w] for w in re.split(r"[\s-]", _fold(match.group("words"))))
         return value * scale(match.group("wunit"))
     if match.group("halfmin"):
         return 30.0
@@ -227,20 +266,30 @@ def _tokens(text: str, topic_rules: bool, lead_material: bool = True) -> list[_T
         loose = not topic_rules or (prev.kind in _MATERIAL if prev else lead_material)
         token: _Token | None = None
         if (m := _DURATION_RE.match(text, pos)) and not (
-            m.group("unit") and m.group("unit").lower() == "s" and not m.group("gap")
+            m.group("unit")
+            and _fold(m.group("unit")) == "s"
+            and not m.group("gap")
             and (_DECADE_BEFORE.search(text[max(0, pos - 8) : pos]) or len(m.group("num")) == 4)
         ):
             token = _Token("duration", pos, m.end(), m.group(0), seconds=_seconds(m))
         elif (m := _PLATFORM_RE.match(text, pos)) and (
-            m.group("prep") or loose or (_ALL_RE.fullmatch(m.group("list")) and (
-                m.group("list").lower() != "everywhere" or prev is None
-                or prev.text.lower() not in _GRAMMAR))
+            m.group("prep")
+            or loose
+            or (
+                _ALL_RE.fullmatch(m.group("list"))
+                and (
+                    _fold(m.group("list")) != "everywhere"
+                    or prev is None
+                    or prev.text.lower() not in _GRAMMAR
+                )
+            )
         ):
-            token = _Token("platforms", pos, m.end(), m.group(0),
-                           platforms=_platforms_in(m.group("list")))
+            token = _Token(
+                "platforms", pos, m.end(), m.group(0), platforms=_platforms_in(m.group("list"))
+            )
         elif m := _TONE_RE.match(text, pos):
-            word = m.group("tone").lower()
-            strong = word in _STRONG_TONES and (prev is None or prev.text.lower() not in _GRAMMAR)
+            word = _fold(m.group("tone"))
+            strong = word in _STRONG_TONES and (prev is None or _fold(prev.text) not in _GRAMMAR)
             if m.group("pre") or m.group("post") or loose or strong:
                 token = _Token("tone", pos, m.end(), m.group(0), tone=word)
         if token is None:
@@ -249,8 +298,14 @@ def _tokens(text: str, topic_rules: bool, lead_material: bool = True) -> list[_T
                     token = _Token(kind, pos, m.end(), m.group(0))
                     break
         assert token is not None and token.end > pos  # _WORD_RE matches any non-space character
-        if prev and prev.kind == "tone" and topic_rules and token.kind == "word" \
-                and prev.text.lower() == prev.tone and prev.tone not in _STRONG_TONES:
+        if (
+            prev
+            and prev.kind == "tone"
+            and topic_rules
+            and token.kind == "word"
+            and _fold(prev.text) == prev.tone
+            and prev.tone not in _STRONG_TONES
+        ):
             tokens[-1] = prev._replace(kind="word")  # "happy hour", "calm app": part of a topic
         tokens.append(token)
         pos = token.end
@@ -258,6 +313,7 @@ def _tokens(text: str, topic_rules: bool, lead_material: bool = True) -> list[_T
 
 
 # --- request parsing -----------------------------------------------------------------------------
+
 
 def _normalise(text: str) -> str:
     chars = (" " if unicodedata.category(ch) in ("Cc", "Cs") else ch for ch in text)
@@ -289,8 +345,12 @@ def _check_unknown(tokens: list[_Token], index: int, mixed: bool) -> None:
     joined = prev is not None and prev.kind in ("conn", "sep")
     after_list = joined and index > 1 and tokens[index - 2].kind == "platforms"
     nxt = tokens[index + 1 : index + 3]
-    before_list = (after_prep and len(nxt) == 2 and nxt[0].kind in ("conn", "sep")
-                   and nxt[1].kind == "platforms")
+    before_list = (
+        after_prep
+        and len(nxt) == 2
+        and nxt[0].kind in ("conn", "sep")
+        and nxt[1].kind == "platforms"
+    )
     if after_list or before_list:
         raise _unknown_platforms([word])
 
@@ -307,7 +367,8 @@ def _parse_free(text: str, found: _Found) -> str:
     scan = _tokens(text, topic_rules=False)
     words = [t for t in scan if t.kind == "word"]
     marker = next((t for t in words if t.text.lower() in _MARKERS), None) or next(
-        (t for t in words if t.text.lower() == "on"), None)
+        (t for t in words if t.text.lower() == "on"), None
+    )
     if marker is not None:
         prefix = _tokens(text[: marker.start], topic_rules=False)
         for index, token in enumerate(prefix):
@@ -344,7 +405,7 @@ def _split_keys(text: str) -> tuple[str, dict[str, str]]:
     values: dict[str, str] = {}
     for match, following in zip(matches, [*matches[1:], None], strict=True):
         end = following.start() if following else len(text)
-        key = _KEYS[match.group("key").lower()]
+        key = _KEYS[_fold(match.group("key"))]
         values.setdefault(key, text[match.end() : end].strip(" ,;."))
     return text[: matches[0].start()], values
 
@@ -383,16 +444,20 @@ def _explicit_duration(value: str) -> tuple[float, str]:
         return int(m.group(1)) * 60.0 + int(m.group(2)), value
     if (m := _DURATION_RE.match(value)) and m.end() == len(value):
         return _seconds(m), value
-    raise RequestError(f"I couldn't read the duration \u201c{_clip(value)}\u201d. "
-                       "Use seconds or minutes, e.g. 30s, 45 seconds or 1.5 min.")
+    raise RequestError(
+        f"I couldn't read the duration \u201c{_clip(value)}\u201d. "
+        "Use seconds or minutes, e.g. 30s, 45 seconds or 1.5 min."
+    )
 
 
 def _checked_duration(seconds: float, raw: str) -> int:
     rounded = math.floor(seconds + 0.5) if math.isfinite(seconds) and seconds < 1e9 else None
     if rounded is None or not MIN_DURATION_S <= rounded <= MAX_DURATION_S:
         asked = str(rounded) if rounded is not None else _clip(raw)
-        raise RequestError(f"Duration must be between {MIN_DURATION_S} and {MAX_DURATION_S} "
-                           f"seconds; you asked for {asked}.")
+        raise RequestError(
+            f"Duration must be between {MIN_DURATION_S} and {MAX_DURATION_S} "
+            f"seconds; you asked for {asked}."
+        )
     return int(rounded)
 
 
@@ -413,10 +478,13 @@ def parse_request(text: str) -> Brief:
         topic = _strip_pairs(explicit["topic"])
     if not topic:
         raise RequestError(
-            f"I couldn't tell what the video is about. Name the topic, e.g. {EXAMPLE}")
+            f"I couldn't tell what the video is about. Name the topic, e.g. {EXAMPLE}"
+        )
     if len(topic) > MAX_TOPIC_CHARS:
-        raise RequestError(f"That topic is {len(topic)} characters long; the limit is "
-                           f"{MAX_TOPIC_CHARS}. Please shorten it and send the request again.")
+        raise RequestError(
+            f"That topic is {len(topic)} characters long; the limit is "
+            f"{MAX_TOPIC_CHARS}. Please shorten it and send the request again."
+        )
     if "duration" in explicit:
         duration = _checked_duration(*_explicit_duration(explicit["duration"]))
     elif found.durations:
@@ -426,5 +494,9 @@ def parse_request(text: str) -> Brief:
     tone = _strip_pairs(" ".join(explicit.get("tone", "").lower().split()))
     if len(tone) > 40:
         raise RequestError("Keep the tone to a word or two, e.g. upbeat, calm or professional.")
-    return Brief(topic=topic, platforms=platforms or tuple(found.platforms) or DEFAULT_PLATFORMS,
-                 duration_s=duration, tone=tone or next(iter(found.tones), DEFAULT_TONE))
+    return Brief(
+        topic=topic,
+        platforms=platforms or tuple(found.platforms) or DEFAULT_PLATFORMS,
+        duration_s=duration,
+        tone=tone or next(iter(found.tones), DEFAULT_TONE),
+    )

@@ -30,7 +30,7 @@ log = structlog.get_logger(__name__)
 
 HELP = """I turn a request into a short video, get it approved here, and publish it.
 
-/draft <request> — e.g. /draft a 30 second short about our autumn menu for TikTok and YouTube, upbeat
+/draft <request> — e.g. /draft a 30 second short about our autumn menu for TikTok, upbeat
 /drafts — the latest drafts
 /status <number> — one draft's state, versions and posts
 /digest [days] — what was made and published, with a chart (default 7 days)
@@ -51,8 +51,12 @@ async def handle(app: App, incoming: Incoming) -> list[Reply]:
     except (OperationalError, DBAPIError, ConnectionError, OSError) as exc:
         ref = uuid.uuid4().hex[:8]
         log.error("handle.unavailable", ref=ref, error=str(exc))
-        return [Reply(f"⚠️ I can't reach my database or queue right now (ref {ref}). "
-                      "Nothing was changed; please try again in a minute.")]
+        return [
+            Reply(
+                f"⚠️ I can't reach my database or queue right now (ref {ref}). "
+                "Nothing was changed; please try again in a minute."
+            )
+        ]
     except asyncio.CancelledError:
         raise
     except Exception:
@@ -156,9 +160,9 @@ async def _role(app: App, actor: Actor, args: str) -> Reply:
             raise Refusal(
                 f"I don't know {handle_[:60]} yet: they need to send a message in this chat first."
             )
-        if member.role == Role.OWNER and role != Role.OWNER:
-            if await count_owners(session, actor.workspace.id) <= 1:
-                raise Refusal("That's the last owner; make someone else owner first.")
+        demotes_owner = member.role == Role.OWNER and role != Role.OWNER
+        if demotes_owner and await count_owners(session, actor.workspace.id) <= 1:
+            raise Refusal("That's the last owner; make someone else owner first.")
         before, member.role = member.role, role.value
         await audit(
             session,

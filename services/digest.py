@@ -89,9 +89,9 @@ async def compute_digest(
             )
         )
     ).all()
-    usage: Counter[str] = Counter()
+    usage: dict[str, float] = {}
     for kind, quantity, _cost in usage_rows:
-        usage[kind] += round(float(quantity), 1)
+        usage[kind] = round(usage.get(kind, 0.0) + float(quantity), 1)
     return Digest(
         since=since,
         until=until,
@@ -100,7 +100,7 @@ async def compute_digest(
         drafts_per_day=dict(Counter(created.date() for _, created in drafts)),
         published_per_day=dict(Counter(at.date() for _, at in posts if at is not None)),
         cost_usd=sum(float(cost) for *_, cost in usage_rows),
-        usage=dict(usage),
+        usage=usage,
     )
 
 

@@ -154,6 +154,7 @@ class Draft(Base):
     tone: Mapped[str] = mapped_column(String(40))
     state: Mapped[str] = mapped_column(String(30), default=DraftState.REQUESTED, index=True)
     current_version: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
     scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

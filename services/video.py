@@ -92,8 +92,9 @@ def palette(seed: int) -> tuple[str, str, str]:
     offsets = (0.0, rng.uniform(0.08, 0.2), rng.uniform(0.35, 0.55))
     colours = []
     for off in offsets:
-        r, g, b = colorsys.hsv_to_rgb((base + off) % 1.0, rng.uniform(0.55, 0.85),
-                                      rng.uniform(0.3, 0.55))
+        r, g, b = colorsys.hsv_to_rgb(
+            (base + off) % 1.0, rng.uniform(0.55, 0.85), rng.uniform(0.3, 0.55)
+        )
         colours.append(f"0x{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}")
     return colours[0], colours[1], colours[2]
 
@@ -127,9 +128,12 @@ def group_words(words: Sequence[WordTiming]) -> list[list[WordTiming]]:
         if current:
             prev = current[-1]
             chars = sum(len(x.word) + 1 for x in current) + len(w.word.strip())
-            if (len(current) >= MAX_GROUP_WORDS or chars > MAX_GROUP_CHARS
-                    or w.start - prev.end > GROUP_GAP_S
-                    or prev.word.rstrip("\"')]\u00bb\u201d\u2019").endswith(_SENTENCE_END)):
+            if (
+                len(current) >= MAX_GROUP_WORDS
+                or chars > MAX_GROUP_CHARS
+                or w.start - prev.end > GROUP_GAP_S
+                or prev.word.rstrip("\"')]\u00bb\u201d\u2019").endswith(_SENTENCE_END)
+            ):
                 groups.append(current)
                 current = []
         current.append(w)
@@ -138,8 +142,9 @@ def group_words(words: Sequence[WordTiming]) -> list[list[WordTiming]]:
     return groups
 
 
-def _caption_events(words: Sequence[WordTiming], duration: float, width: int,
-                    height: int) -> list[str]:
+def _caption_events(
+    words: Sequence[WordTiming], duration: float, width: int, height: int
+) -> list[str]:
     size = round(height * CAPTION_SIZE)
     avail = width * 0.88
     x, y = width // 2, round(height * 0.68)
@@ -158,18 +163,26 @@ def _caption_events(words: Sequence[WordTiming], duration: float, width: int,
             start, end = max(0.0, w.start), min(end, duration)
             if round(end * 100) <= round(start * 100):
                 continue
-            parts = [t if j == i else f"{{\\alpha{INACTIVE_ALPHA}}}{t}{{\\alpha&H00&}}"
-                     for j, t in enumerate(texts)]
-            events.append(f"Dialogue: 1,{_ass_time(start)},{_ass_time(end)},Caption,,0,0,0,,"
-                          f"{{\\an5\\pos({x},{y}){fs}}}{' '.join(parts)}")
+            parts = [
+                t if j == i else f"{{\\alpha{INACTIVE_ALPHA}}}{t}{{\\alpha&H00&}}"
+                for j, t in enumerate(texts)
+            ]
+            events.append(
+                f"Dialogue: 1,{_ass_time(start)},{_ass_time(end)},Caption,,0,0,0,,"
+                f"{{\\an5\\pos({x},{y}){fs}}}{' '.join(parts)}"
+            )
     return events
 
 
-def scene_cues(script: Script, words: Sequence[WordTiming],
-               duration: float) -> list[tuple[float, float, str]]:
+def scene_cues(
+    script: Script, words: Sequence[WordTiming], duration: float
+) -> list[tuple[float, float, str]]:
     """(start, end, text) for the top text: the title over the hook, then each scene's text."""
-    parts = [(script.hook, script.title), *((s.narration, s.on_screen) for s in script.scenes),
-             (script.call_to_action, "")]
+    parts = [
+        (script.hook, script.title),
+        *((s.narration, s.on_screen) for s in script.scenes),
+        (script.call_to_action, ""),
+    ]
     counts = [len(narration.split()) for narration, _ in parts]
     total = sum(counts)
     timed = sorted(words, key=lambda w: w.start)
@@ -182,34 +195,64 @@ def scene_cues(script: Script, words: Sequence[WordTiming],
         starts.append(0.0 if not starts else timed[idx].start if idx < len(timed) else duration)
         cum += count
     starts.append(duration)
-    return [(starts[k], starts[k + 1], text) for k, (_, text) in enumerate(parts)
-            if text.strip() and starts[k + 1] > starts[k]]
+    return [
+        (starts[k], starts[k + 1], text)
+        for k, (_, text) in enumerate(parts)
+        if text.strip() and starts[k + 1] > starts[k]
+    ]
 
 
 def build_ass(voiceover: Voiceover, script: Script, width: int, height: int) -> str:
     """The ASS subtitle document: top scene text plus word-by-word captions."""
     cap, top = round(height * CAPTION_SIZE), round(height * 0.036)
     outline, shadow = max(2, round(height / 320)), max(1, round(height / 960))
-    style = ("Style: {name},{font},{size},&H00FFFFFF,&H00FFFFFF,&H00000000,&H96000000,-1,0,0,0,"
-             "100,100,0,0,1,{outline},{shadow},{align},{m},{m},{mv},1")
+    style = (
+        "Style: {name},{font},{size},&H00FFFFFF,&H00FFFFFF,&H00000000,&H96000000,-1,0,0,0,"
+        "100,100,0,0,1,{outline},{shadow},{align},{m},{m},{mv},1"
+    )
     lines = [
-        "[Script Info]", "ScriptType: v4.00+", f"PlayResX: {width}", f"PlayResY: {height}",
-        "WrapStyle: 0", "ScaledBorderAndShadow: yes", "YCbCr Matrix: None", "",
+        "[Script Info]",
+        "ScriptType: v4.00+",
+        f"PlayResX: {width}",
+        f"PlayResY: {height}",
+        "WrapStyle: 0",
+        "ScaledBorderAndShadow: yes",
+        "YCbCr Matrix: None",
+        "",
         "[V4+ Styles]",
         "Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, "
         "BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, "
         "BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, MarginV, Encoding",
-        style.format(name="Caption", font=CAPTION_FONT, size=cap, outline=outline,
-                     shadow=shadow, align=5, m=round(width * 0.06), mv=0),
-        style.format(name="Top", font=CAPTION_FONT, size=top, outline=max(2, outline - 2),
-                     shadow=shadow, align=8, m=round(width * 0.08), mv=round(height * 0.11)),
-        "", "[Events]",
+        style.format(
+            name="Caption",
+            font=CAPTION_FONT,
+            size=cap,
+            outline=outline,
+            shadow=shadow,
+            align=5,
+            m=round(width * 0.06),
+            mv=0,
+        ),
+        style.format(
+            name="Top",
+            font=CAPTION_FONT,
+            size=top,
+            outline=max(2, outline - 2),
+            shadow=shadow,
+            align=8,
+            m=round(width * 0.08),
+            mv=round(height * 0.11),
+        ),
+        "",
+        "[Events]",
         "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text",
     ]
     duration = voiceover.duration_s
     for start, end, text in scene_cues(script, voiceover.words, duration):
-        lines.append(f"Dialogue: 0,{_ass_time(start)},{_ass_time(end)},Top,,0,0,0,,"
-                     f"{{\\fad(150,150)}}{escape_ass_text(text)}")
+        lines.append(
+            f"Dialogue: 0,{_ass_time(start)},{_ass_time(end)},Top,,0,0,0,,"
+            f"{{\\fad(150,150)}}{escape_ass_text(text)}"
+        )
     lines += _caption_events(voiceover.words, duration, width, height)
     return "\n".join(lines) + "\n"
 
@@ -222,9 +265,11 @@ def _tail(stderr: bytes) -> str:
 async def _run(args: Sequence[str], *, want_stdout: bool = False) -> tuple[int, bytes, bytes]:
     """Run a process without blocking the loop; kill it if we are cancelled."""
     proc = await asyncio.create_subprocess_exec(
-        *args, stdin=asyncio.subprocess.DEVNULL,
+        *args,
+        stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE if want_stdout else asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE)
+        stderr=asyncio.subprocess.PIPE,
+    )
     try:
         out, err = await proc.communicate()
     except BaseException:
@@ -238,35 +283,81 @@ async def _run(args: Sequence[str], *, want_stdout: bool = False) -> tuple[int, 
 
 
 async def _ffmpeg(args: Sequence[str], what: str, *, want_stdout: bool = False) -> bytes:
-    rc, out, err = await _run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats",
-                               "-loglevel", "error", "-y", *args], want_stdout=want_stdout)
+    rc, out, err = await _run(
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-y", *args],
+        want_stdout=want_stdout,
+    )
     if rc != 0:
         raise RenderError(f"ffmpeg {what} failed (exit {rc}):\n{_tail(err)}")
     return out
 
 
-def _render_args(voiceover: Voiceover, ass_path: Path, out: Path, *, seed: int, width: int,
-                 height: int, fps: int) -> list[str]:
+def _render_args(
+    voiceover: Voiceover, ass_path: Path, out: Path, *, seed: int, width: int, height: int, fps: int
+) -> list[str]:
     c0, c1, c2 = palette(seed)
     dur = f"{voiceover.duration_s:.3f}"
     bg_w, bg_h = max(2, width // 4 // 2 * 2), max(2, height // 4 // 2 * 2)
-    background = (f"gradients=s={bg_w}x{bg_h}:r={fps}:d={dur}:n=3:c0={c0}:c1={c1}:c2={c2}"
-                  f":speed=0.005:type=linear:seed={seed % 2**32}")
-    vf = (f"format=yuv420p,scale={width}:{height},"
-          f"ass=filename={escape_filter_value(str(ass_path))}"
-          f":fontsdir={escape_filter_value(str(fonts_dir()))},format=yuv420p")
+    background = (
+        f"gradients=s={bg_w}x{bg_h}:r={fps}:d={dur}:n=3:c0={c0}:c1={c1}:c2={c2}"
+        f":speed=0.005:type=linear:seed={seed % 2**32}"
+    )
+    vf = (
+        f"format=yuv420p,scale={width}:{height},"
+        f"ass=filename={escape_filter_value(str(ass_path))}"
+        f":fontsdir={escape_filter_value(str(fonts_dir()))},format=yuv420p"
+    )
     return [
-        "-f", "lavfi", "-i", background, "-i", str(voiceover.audio_path),
-        "-map", "0:v:0", "-map", "1:a:0", "-vf", vf, "-t", dur,
-        "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-g", str(fps * 2),
-        "-x264-params", "sliced-threads=1:rc-lookahead=5", "-pix_fmt", "yuv420p",
-        "-r", str(fps), "-c:a", "aac", "-b:a", "128k",
-        "-movflags", "+faststart", "-f", "mp4", str(out),
+        "-f",
+        "lavfi",
+        "-i",
+        background,
+        "-i",
+        str(voiceover.audio_path),
+        "-map",
+        "0:v:0",
+        "-map",
+        "1:a:0",
+        "-vf",
+        vf,
+        "-t",
+        dur,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-crf",
+        "23",
+        "-g",
+        str(fps * 2),
+        "-x264-params",
+        "sliced-threads=1:rc-lookahead=5",
+        "-pix_fmt",
+        "yuv420p",
+        "-r",
+        str(fps),
+        "-c:a",
+        "aac",
+        "-b:a",
+        "128k",
+        "-movflags",
+        "+faststart",
+        "-f",
+        "mp4",
+        str(out),
     ]
 
 
-async def render_short(*, voiceover: Voiceover, script: Script, out_dir: Path, seed: int = 0,
-                       width: int = 1080, height: int = 1920, fps: int = 30) -> RenderResult:
+async def render_short(
+    *,
+    voiceover: Voiceover,
+    script: Script,
+    out_dir: Path,
+    seed: int = 0,
+    width: int = 1080,
+    height: int = 1920,
+    fps: int = 30,
+) -> RenderResult:
     """Render the short (H.264/AAC MP4) and a PNG thumbnail into out_dir, atomically."""
     if width <= 0 or height <= 0 or width % 2 or height % 2:
         raise ValueError(f"width and height must be positive and even, got {width}x{height}")
@@ -283,16 +374,36 @@ async def render_short(*, voiceover: Voiceover, script: Script, out_dir: Path, s
     replaced: list[Path] = []
     try:
         ass_path.write_text(build_ass(voiceover, script, width, height), encoding="utf-8")
-        await _ffmpeg(_render_args(voiceover, ass_path, tmp_video, seed=seed, width=width,
-                                   height=height, fps=fps), "render")
+        await _ffmpeg(
+            _render_args(
+                voiceover, ass_path, tmp_video, seed=seed, width=width, height=height, fps=fps
+            ),
+            "render",
+        )
         info = await probe_media(tmp_video)
         if info.video_codec != "h264" or (info.width, info.height) != (width, height):
             raise RenderError(f"unexpected render output: {info}")
         thumb_w, thumb_h = (720, 1280) if (width, height) == (1080, 1920) else (width, height)
-        await _ffmpeg(["-ss", f"{info.duration_s / 3:.3f}", "-i", str(tmp_video),
-                       "-frames:v", "1", "-vf", f"scale={thumb_w}:{thumb_h}",
-                       "-f", "image2", "-c:v", "png", "-update", "1", str(tmp_thumb)],
-                      "thumbnail")
+        await _ffmpeg(
+            [
+                "-ss",
+                f"{info.duration_s / 3:.3f}",
+                "-i",
+                str(tmp_video),
+                "-frames:v",
+                "1",
+                "-vf",
+                f"scale={thumb_w}:{thumb_h}",
+                "-f",
+                "image2",
+                "-c:v",
+                "png",
+                "-update",
+                "1",
+                str(tmp_thumb),
+            ],
+            "thumbnail",
+        )
         if not tmp_thumb.is_file():
             raise RenderError("ffmpeg wrote no thumbnail")
         for src, dst in ((tmp_video, video_path), (tmp_thumb, thumb_path)):
@@ -304,8 +415,13 @@ async def render_short(*, voiceover: Voiceover, script: Script, out_dir: Path, s
         raise
     finally:
         ass_path.unlink(missing_ok=True)
-    return RenderResult(video_path=video_path, thumbnail_path=thumb_path,
-                        duration_s=info.duration_s, width=info.width, height=info.height)
+    return RenderResult(
+        video_path=video_path,
+        thumbnail_path=thumb_path,
+        duration_s=info.duration_s,
+        width=info.width,
+        height=info.height,
+    )
 
 
 _DURATION_RE = re.compile(r"Duration:\s*(\d+):(\d{2}):(\d{2}(?:\.\d+)?)")
@@ -338,17 +454,40 @@ async def probe_media(path: Path) -> MediaInfo:
         elif kind == "Audio":
             audio_streams += 1
             audio_codec = audio_codec or codec
-    return MediaInfo(duration_s=duration, width=width, height=height, fps=fps,
-                     video_codec=video_codec, audio_streams=audio_streams,
-                     audio_codec=audio_codec)
+    return MediaInfo(
+        duration_s=duration,
+        width=width,
+        height=height,
+        fps=fps,
+        video_codec=video_codec,
+        audio_streams=audio_streams,
+        audio_codec=audio_codec,
+    )
 
 
-async def frame_at(path: Path, t: float, *, width: int = 270,
-                   height: int = 480) -> npt.NDArray[np.uint8]:
+async def frame_at(
+    path: Path, t: float, *, width: int = 270, height: int = 480
+) -> npt.NDArray[np.uint8]:
     """The RGB frame shown at time t, scaled to width x height, as a (h, w, 3) uint8 array."""
-    out = await _ffmpeg(["-ss", f"{max(0.0, t):.3f}", "-i", str(path), "-frames:v", "1",
-                         "-vf", f"scale={width}:{height}", "-f", "rawvideo",
-                         "-pix_fmt", "rgb24", "-"], "frame decode", want_stdout=True)
+    out = await _ffmpeg(
+        [
+            "-ss",
+            f"{max(0.0, t):.3f}",
+            "-i",
+            str(path),
+            "-frames:v",
+            "1",
+            "-vf",
+            f"scale={width}:{height}",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-",
+        ],
+        "frame decode",
+        want_stdout=True,
+    )
     if len(out) != width * height * 3:
         raise RenderError(f"no frame at t={t:.3f}s in {path} (got {len(out)} bytes)")
     return np.frombuffer(out, dtype=np.uint8).reshape(height, width, 3).copy()

@@ -55,9 +55,7 @@ async def member_for(
     session: AsyncSession, workspace: Workspace, *, user_ref: str, user_name: str
 ) -> Member:
     """The member behind a chat user, joining them with the workspace's default role."""
-    query = select(Member).where(
-        Member.workspace_id == workspace.id, Member.user_ref == user_ref
-    )
+    query = select(Member).where(Member.workspace_id == workspace.id, Member.user_ref == user_ref)
     member = (await session.execute(query)).scalar_one_or_none()
     if member is not None:
         if user_name and member.display_name != user_name:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 14:17:57.225636
+Create Date: 2026-11-25 14:37:29.194553
 """
 
 from collections.abc import Sequence
@@ -124,6 +124,7 @@ def upgrade() -> None:
         sa.Column("tone", sa.String(length=40), nullable=False),
         sa.Column("state", sa.String(length=30), nullable=False),
         sa.Column("current_version", sa.Integer(), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("scheduled_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),

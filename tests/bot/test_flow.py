@@ -27,9 +27,7 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(params=["sqlite+embedded", "sqlite+server", "postgres+server"])
-async def runtime(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[Runtime]:
+async def runtime(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Runtime]:
     """The application on each combination of database and Redis the product supports."""
     values: dict[str, object] = {}
     async with AsyncExitStack() as stack:
@@ -87,7 +85,9 @@ async def _new_draft(chat: Chat, request: str) -> int:
 async def test_whole_flow(runtime: Runtime) -> None:
     chat = Chat(runtime)
     assert "owner" in (await chat.say("/start"))[0].text
-    draft_id = await _new_draft(chat, "a 10 second short about cold brew for TikTok and YouTube, calm")
+    draft_id = await _new_draft(
+        chat, "a 10 second short about cold brew for TikTok and YouTube, calm"
+    )
     await chat.drain()
 
     previews = [r for r in chat.console.replies if r.media and r.buttons]

@@ -34,23 +34,38 @@ def test_the_example() -> None:
         ("a calm 45 second reel on Q3 hiring for instagram", Brief("Q3 hiring", (IG,), 45, "calm")),
         ("cold brew", Brief("cold brew", ALL, 30, "upbeat")),
         ("make a 1.5 min video about Q3 hiring everywhere", Brief("Q3 hiring", ALL, 90, "upbeat")),
-        ("90-second reel about the new espresso machine for ig, professional",
-         Brief("the new espresso machine", (IG,), 90, "professional")),
+        (
+            "90-second reel about the new espresso machine for ig, professional",
+            Brief("the new espresso machine", (IG,), 90, "professional"),
+        ),
         ("video on cold brew on tik tok and insta", Brief("cold brew", (TT, IG), 30, "upbeat")),
-        ("make a youtube short and an instagram reel about our new menu",
-         Brief("our new menu", (YT, IG), 30, "upbeat")),
-        ("can you make a 30s tiktok cold brew funny please", Brief("cold brew", (TT,), 30, "funny")),
+        (
+            "make a youtube short and an instagram reel about our new menu",
+            Brief("our new menu", (YT, IG), 30, "upbeat"),
+        ),
+        (
+            "can you make a 30s tiktok cold brew funny please",
+            Brief("cold brew", (TT,), 30, "funny"),
+        ),
         ("about cold brew in a calm tone", Brief("cold brew", ALL, 30, "calm")),
         ("about cold brew, make it playful", Brief("cold brew", ALL, 30, "playful")),
         ("make a video about coffee for all platforms", Brief("coffee", ALL, 30, "upbeat")),
-        ("make a short about a day in the life of a barista for reels and shorts",
-         Brief("a day in the life of a barista", (IG, YT), 30, "upbeat")),
-        ("make a 30 second video about cold brew for tiktok, ig and fb in an inspiring tone",
-         Brief("cold brew", (TT, IG, FB), 30, "inspiring")),
-        ("make a video about cold brew for tiktok upbeat 45 seconds",
-         Brief("cold brew", (TT,), 45, "upbeat")),
-        ("/draft@MyBot make a video about \u201ccold brew\u201d please",
-         Brief("cold brew", ALL, 30, "upbeat")),
+        (
+            "make a short about a day in the life of a barista for reels and shorts",
+            Brief("a day in the life of a barista", (IG, YT), 30, "upbeat"),
+        ),
+        (
+            "make a 30 second video about cold brew for tiktok, ig and fb in an inspiring tone",
+            Brief("cold brew", (TT, IG, FB), 30, "inspiring"),
+        ),
+        (
+            "make a video about cold brew for tiktok upbeat 45 seconds",
+            Brief("cold brew", (TT,), 45, "upbeat"),
+        ),
+        (
+            "/draft@MyBot make a video about \u201ccold brew\u201d please",
+            Brief("cold brew", ALL, 30, "upbeat"),
+        ),
         ("make a serious video about layoffs", Brief("layoffs", ALL, 30, "serious")),
         ("create an upbeat 20 sec clip about C++ tips", Brief("C++ tips", ALL, 20, "upbeat")),
         ("make a video about \U0001f383 for fb", Brief("\U0001f383", (FB,), 30, "upbeat")),
@@ -62,10 +77,25 @@ def test_requests(text: str, expected: Brief) -> None:
 
 @pytest.mark.parametrize(
     ("phrase", "seconds"),
-    [("30s", 30), ("30 sec", 30), ("30 seconds", 30), ("1 minute", 60), ("1 min", 60),
-     ("90-second", 90), ("1.5 min", 90), ("45secs", 45), ("2 minutes", 120), ("1m30s", 90),
-     ("thirty second", 30), ("forty-five seconds", 45), ("a minute", 60),
-     ("half a minute", 30), ("a minute and a half", 90), ("2,5 min", 150), ("7.5 seconds", 8)],
+    [
+        ("30s", 30),
+        ("30 sec", 30),
+        ("30 seconds", 30),
+        ("1 minute", 60),
+        ("1 min", 60),
+        ("90-second", 90),
+        ("1.5 min", 90),
+        ("45secs", 45),
+        ("2 minutes", 120),
+        ("1m30s", 90),
+        ("thirty second", 30),
+        ("forty-five seconds", 45),
+        ("a minute", 60),
+        ("half a minute", 30),
+        ("a minute and a half", 90),
+        ("2,5 min", 150),
+        ("7.5 seconds", 8),
+    ],
 )
 def test_durations(phrase: str, seconds: int) -> None:
     assert parse_request(f"make a {phrase} video about cold brew").duration_s == seconds
@@ -73,9 +103,23 @@ def test_durations(phrase: str, seconds: int) -> None:
 
 @pytest.mark.parametrize(
     ("alias", "platform"),
-    [("yt", YT), ("youtube", YT), ("YouTube Shorts", YT), ("shorts", YT), ("ig", IG),
-     ("insta", IG), ("Instagram", IG), ("reels", IG), ("instagram reels", IG), ("fb", FB),
-     ("facebook", FB), ("tiktok", TT), ("tik tok", TT), ("TikTok", TT), ("tik-tok", TT)],
+    [
+        ("yt", YT),
+        ("youtube", YT),
+        ("YouTube Shorts", YT),
+        ("shorts", YT),
+        ("ig", IG),
+        ("insta", IG),
+        ("Instagram", IG),
+        ("reels", IG),
+        ("instagram reels", IG),
+        ("fb", FB),
+        ("facebook", FB),
+        ("tiktok", TT),
+        ("tik tok", TT),
+        ("TikTok", TT),
+        ("tik-tok", TT),
+    ],
 )
 def test_platform_aliases(alias: str, platform: Platform) -> None:
     assert parse_request(f"a short about cold brew for {alias}").platforms == (platform,)
@@ -83,8 +127,12 @@ def test_platform_aliases(alias: str, platform: Platform) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["a short about cold brew for all platforms", "a short about cold brew everywhere",
-     "platforms: all topic: cold brew", "a short about cold brew for every platform"],
+    [
+        "a short about cold brew for all platforms",
+        "a short about cold brew everywhere",
+        "platforms: all topic: cold brew",
+        "a short about cold brew for every platform",
+    ],
 )
 def test_all_platforms(text: str) -> None:
     assert parse_request(text).platforms == ALL
@@ -191,11 +239,13 @@ def test_empty_platform_list() -> None:
 
 @pytest.mark.parametrize(
     ("text", "asked"),
-    [("make a 10 minute short about cold brew", "600"),
-     ("make a 3 second short about cold brew", "3"),
-     ("about cold brew duration: 600", "600"),
-     ("about cold brew duration: 0", "0"),
-     ("make a 2 hour video about cold brew", "7200")],
+    [
+        ("make a 10 minute short about cold brew", "600"),
+        ("make a 3 second short about cold brew", "3"),
+        ("about cold brew duration: 600", "600"),
+        ("about cold brew duration: 0", "0"),
+        ("make a 2 hour video about cold brew", "7200"),
+    ],
 )
 def test_duration_out_of_range(text: str, asked: str) -> None:
     assert _error(text) == (
@@ -260,11 +310,60 @@ def test_any_text_gives_a_brief_or_a_request_error(text: str) -> None:
 
 
 _VOCAB = [
-    "make", "a", "30", "second", "30s", "1.5", "min", "minute", "short", "about", "on", "for",
-    "tiktok", "tik", "tok", "yt", "youtube", "shorts", "ig", "insta", "reels", "fb", "and", ",",
-    "upbeat", "calm", "happy", "tone:", "platforms:", "duration:", "topic:", "on:", "myspace",
-    "everywhere", "all", "platforms", "the", "90s", "\U0001f383", "half", "one", "thirty", "-",
-    "in", "an", "please", "/draft", ":", "1:30", "cold", "brew", "\u201c", "'", "x" * 120,
+    "make",
+    "a",
+    "30",
+    "second",
+    "30s",
+    "1.5",
+    "min",
+    "minute",
+    "short",
+    "about",
+    "on",
+    "for",
+    "tiktok",
+    "tik",
+    "tok",
+    "yt",
+    "youtube",
+    "shorts",
+    "ig",
+    "insta",
+    "reels",
+    "fb",
+    "and",
+    ",",
+    "upbeat",
+    "calm",
+    "happy",
+    "tone:",
+    "platforms:",
+    "duration:",
+    "topic:",
+    "on:",
+    "myspace",
+    "everywhere",
+    "all",
+    "platforms",
+    "the",
+    "90s",
+    "\U0001f383",
+    "half",
+    "one",
+    "thirty",
+    "-",
+    "in",
+    "an",
+    "please",
+    "/draft",
+    ":",
+    "1:30",
+    "cold",
+    "brew",
+    "\u201c",
+    "'",
+    "x" * 120,
 ]
 
 

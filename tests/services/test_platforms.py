@@ -42,7 +42,9 @@ def test_published_figures() -> None:
     assert (tiktok.caption_max, tiktok.hashtags_max) == (2200, 10)
     assert (tiktok.min_duration_s, tiktok.max_duration_s) == (3, 600)
     assert (instagram.caption_max, instagram.hashtags_max, instagram.max_duration_s) == (
-        2200, 30, 900,
+        2200,
+        30,
+        900,
     )
     assert (facebook.caption_max, facebook.min_duration_s, facebook.max_duration_s) == (2200, 3, 90)
 
@@ -145,8 +147,16 @@ def test_youtube_needs_a_title_without_angle_brackets() -> None:
 
 @pytest.mark.parametrize(
     ("tag", "ok"),
-    [("#coldbrew", True), ("#café", True), ("#冷萃", True), ("#q3_hiring", True),
-     ("coldbrew", False), ("#", False), ("#cold brew", False), ("#a-b", False)],
+    [
+        ("#coldbrew", True),
+        ("#café", True),
+        ("#冷萃", True),
+        ("#q3_hiring", True),
+        ("coldbrew", False),
+        ("#", False),
+        ("#cold brew", False),
+        ("#a-b", False),
+    ],
 )
 def test_hashtag_problem(tag: str, ok: bool) -> None:
     assert (hashtag_problem(tag) is None) is ok

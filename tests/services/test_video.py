@@ -77,14 +77,15 @@ def make_voiceover(tmp: Path, duration_s: float = DURATION_S) -> Voiceover:
 async def rendered(tmp_path_factory: pytest.TempPathFactory) -> RenderResult:
     """One real render shared by the tests that only inspect its output."""
     work = tmp_path_factory.mktemp("render")
-    return await render_short(voiceover=make_voiceover(work), script=make_script(),
-                              out_dir=work / "out", seed=42)
+    return await render_short(
+        voiceover=make_voiceover(work), script=make_script(), out_dir=work / "out", seed=42
+    )
 
 
 def white_in_caption_band(frame: npt.NDArray[np.uint8]) -> int:
     """How many near-white pixels lie in the caption band (lower-middle of the frame)."""
     h = frame.shape[0]
-    band = frame[int(h * 0.60):int(h * 0.76)]
+    band = frame[int(h * 0.60) : int(h * 0.76)]
     return int((band > 230).all(axis=2).sum())
 
 
@@ -106,13 +107,14 @@ async def test_out_dir_holds_only_the_video_and_thumbnail(rendered: RenderResult
     names = sorted(p.name for p in rendered.video_path.parent.iterdir())
     assert names == sorted([rendered.video_path.name, rendered.thumbnail_path.name])
     assert (rendered.video_path.name, rendered.thumbnail_path.name) == (
-        "video.mp4", "thumbnail.png")
+        "video.mp4",
+        "thumbnail.png",
+    )
     assert rendered.video_path.read_bytes()[4:8] == b"ftyp"
 
 
 @pytest.mark.slow
-async def test_captions_shown_while_spoken_and_hidden_in_the_gap(
-        rendered: RenderResult) -> None:
+async def test_captions_shown_while_spoken_and_hidden_in_the_gap(rendered: RenderResult) -> None:
     spoken = [0.3, 1.3, 2.3, 3.7, 5.5]  # middles of w0, w2, w4, x0, x4
     silent = [0.03, 2.8, 3.0, 3.3]  # before the first word, and in the 2.5 s - 3.5 s gap
     lit = [white_in_caption_band(await frame_at(rendered.video_path, t)) for t in spoken]
@@ -152,8 +154,9 @@ async def test_ffmpeg_failure_raises_with_stderr_and_leaves_no_files(tmp_path: P
     bad.write_bytes(b"RIFF this is not really a wav file at all" * 10)
     out = tmp_path / "out"
     with pytest.raises(RenderError, match="ffmpeg render failed") as err:
-        await render_short(voiceover=Voiceover(bad, DURATION_S, timings()),
-                           script=make_script(), out_dir=out)
+        await render_short(
+            voiceover=Voiceover(bad, DURATION_S, timings()), script=make_script(), out_dir=out
+        )
     assert "bad.wav" in str(err.value) or "Invalid" in str(err.value)
     assert list(out.iterdir()) == []
 
@@ -182,14 +185,17 @@ async def test_cancelled_render_kills_ffmpeg_and_leaves_no_files(tmp_path: Path)
 
 
 @pytest.mark.slow
-async def test_render_into_a_directory_with_filtergraph_special_characters(
-        tmp_path: Path) -> None:
+async def test_render_into_a_directory_with_filtergraph_special_characters(tmp_path: Path) -> None:
     work = tmp_path / "it's: a [dir], ok; 100%"
     work.mkdir()
-    voice = Voiceover(write_wav(work / "voice.wav", 2.0), 2.0,
-                      (WordTiming("hi", 0.2, 0.8), WordTiming("there", 1.0, 1.6)))
-    result = await render_short(voiceover=voice, script=make_script(), out_dir=work / "o",
-                                width=360, height=640)
+    voice = Voiceover(
+        write_wav(work / "voice.wav", 2.0),
+        2.0,
+        (WordTiming("hi", 0.2, 0.8), WordTiming("there", 1.0, 1.6)),
+    )
+    result = await render_short(
+        voiceover=voice, script=make_script(), out_dir=work / "o", width=360, height=640
+    )
     frame = await frame_at(result.video_path, 0.5, width=360, height=640)
     assert white_in_caption_band(frame) > 40
     with Image.open(result.thumbnail_path) as img:
@@ -217,7 +223,11 @@ def test_filter_value_escaping() -> None:
 def test_words_are_grouped_at_pauses_and_limits() -> None:
     groups = group_words(timings())
     assert [[w.word for w in g] for g in groups] == [
-        ["w0", "w1", "w2"], ["w3", "w4"], ["x0", "x1", "x2"], ["x3", "x4"]]
+        ["w0", "w1", "w2"],
+        ["w3", "w4"],
+        ["x0", "x1", "x2"],
+        ["x3", "x4"],
+    ]
     long = [WordTiming("incomprehensibilities", 0.0, 0.5), WordTiming("yes", 0.5, 0.9)]
     assert [len(g) for g in group_words(long)] == [1, 1]
     sentence = [WordTiming("End.", 0.0, 0.4), WordTiming("Next", 0.45, 0.8)]

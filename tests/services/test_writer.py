@@ -126,9 +126,10 @@ def test_topic_varies_the_phrasing() -> None:
 
 
 def test_unknown_tone_falls_back_to_neutral() -> None:
-    assert _write(Brief("cold brew", ALL, 30, "zany"))[0] == _write(
-        Brief("cold brew", ALL, 30, "neutral")
-    )[0]
+    assert (
+        _write(Brief("cold brew", ALL, 30, "zany"))[0]
+        == _write(Brief("cold brew", ALL, 30, "neutral"))[0]
+    )
 
 
 def test_tone_aliases_and_phrases_use_their_style() -> None:
