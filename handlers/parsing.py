@@ -152,44 +152,20 @@ _SEP_RE = re.compile(rf"[{re.escape(_SEP_CHARS)}]+(?!\w)|[,;]")
 _WORD_RE = re.compile(r"[^\s,;]+")
 _SIMPLE_KINDS = (("conn", _CONN_RE), ("filler", _FILLER_RE), ("sep", _SEP_RE), ("word", _WORD_RE))
 _MARKERS = ("about", "regarding", "covering")
-_KEY_RE = re.compile(
-    r"(?<![^\s,;])(?P<key>platforms?|channels?|on|for|duration|length|time|tone|style|mood|vibe"
-    r"|topic|about|subject)\s?:(?!/)",
-    re.IGNORECASE,
-)
-_KEYS = {
-    "platform": "platforms",
-    "platforms": "platforms",
-    "channel": "platforms",
-    "channels": "platforms",
-    "on": "platforms",
-    "for": "platforms",
-    "duration": "duration",
-    "length": "duration",
-    "time": "duration",
-    "tone": "tone",
-    "style": "tone",
-    "mood": "tone",
-    "vibe": "tone",
-    "topic": "topic",
-    "about": "topic",
-    "subject": "topic",
+_KEYS = {  # "key: value" keys -> what they set
+    alias: key
+    for key, aliases in (
+        ("platforms", "platforms platform channels channel on for"),
+        ("duration", "duration length time"),
+        ("tone", "tone style mood vibe"),
+        ("topic", "topic about subject"),
+    )
+    for alias in aliases.split()
 }
+_KEY_RE = re.compile(rf"(?<![^\s,;])(?P<key>{'|'.join(_KEYS)})\s?:(?!/)", re.IGNORECASE)
 _MATERIAL = frozenset(("duration", "platforms", "tone", "filler", "sep", "conn"))
 _EDGE = " ,;:.!?\u2026-\u2013\u2014/"
-_PAIRS = frozenset(
-    (
-        ('"', '"'),
-        ("'", "'"),
-        ("\u201c", "\u201d"),
-        ("\u2018", "\u2019"),
-        ("\u00ab", "\u00bb"),
-        ("(", ")"),
-        ("[", "]"),
-        ("*", "*"),
-        ("_", "_"),
-    )
-)
+_PAIRS = frozenset(zip("\"'\u201c\u2018\u00ab([*_", "\"'\u201d\u2019\u00bb)]*_", strict=True))
 
 
 class _Token(NamedTuple):
@@ -280,7 +256,7 @@ def _tokens(text: str, topic_rules: bool, lead_material: bool = True) -> list[_T
                 and (
                     _fold(m.group("list")) != "everywhere"
                     or prev is None
-                    or prev.text.lower() not in _GRAMMAR
+                    or _fold(prev.text) not in _GRAMMAR
                 )
             )
         ):
@@ -330,15 +306,12 @@ def _unknown_platforms(names: list[str]) -> RequestError:
 
 
 def _check_unknown(tokens: list[_Token], index: int, mixed: bool) -> None:
-    """Raise if the word at `index` names a platform we don't support, right after for/on.
-
-    With `mixed`, any word listed together with known platforms ("for tiktok and myspce")
-    counts too.
-    """
-    word = tokens[index].text.lower().strip(_EDGE)
+    """Raise if the word at `index` names an unsupported platform ("for myspace"); with `mixed`,
+    also any word listed with known platforms ("for tiktok and myspce")."""
+    word = _fold(tokens[index].text).strip(_EDGE)
     prev = tokens[index - 1] if index > 0 else None
-    after_prep = prev is not None and prev.text.lower() in _PREPS
-    if prev is not None and prev.text.lower() in _FOR_PREPS and word in _OTHER_PLATFORMS:
+    after_prep = prev is not None and _fold(prev.text) in _PREPS
+    if prev is not None and _fold(prev.text) in _FOR_PREPS and word in _OTHER_PLATFORMS:
         raise _unknown_platforms([word])
     if not mixed:
         return
@@ -366,8 +339,8 @@ def _parse_free(text: str, found: _Found) -> str:
     """Collect durations, platforms and tones from free text into `found`; return the topic."""
     scan = _tokens(text, topic_rules=False)
     words = [t for t in scan if t.kind == "word"]
-    marker = next((t for t in words if t.text.lower() in _MARKERS), None) or next(
-        (t for t in words if t.text.lower() == "on"), None
+    marker = next((t for t in words if _fold(t.text) in _MARKERS), None) or next(
+        (t for t in words if _fold(t.text) == "on"), None
     )
     if marker is not None:
         prefix = _tokens(text[: marker.start], topic_rules=False)
@@ -381,7 +354,7 @@ def _parse_free(text: str, found: _Found) -> str:
     else:
         tokens = _tokens(text, topic_rules=True)
         for index, token in enumerate(tokens):  # "can you make ...": lead-in words are filler
-            if token.kind == "word" and token.text.lower() not in _LEAD_IN:
+            if token.kind == "word" and _fold(token.text) not in _LEAD_IN:
                 break
             if token.kind == "word":
                 tokens[index] = token._replace(kind="filler")
