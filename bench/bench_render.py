@@ -34,8 +34,24 @@ def synthetic_voiceover(folder: Path) -> Voiceover:
         w.setsampwidth(2)
         w.setframerate(RATE)
         w.writeframes((signal * 32767 * 0.8).astype("<i2").tobytes())
-    vocabulary = ("here", "is", "something", "you", "probably", "didn't", "know", "about",
-                  "octopuses", "they", "have", "three", "hearts", "and", "blue", "blood.")
+    vocabulary = (
+        "here",
+        "is",
+        "something",
+        "you",
+        "probably",
+        "didn't",
+        "know",
+        "about",
+        "octopuses",
+        "they",
+        "have",
+        "three",
+        "hearts",
+        "and",
+        "blue",
+        "blood.",
+    )
     slot = (DURATION_S - 0.5) / WORDS
     words = tuple(
         WordTiming(vocabulary[i % len(vocabulary)], 0.25 + i * slot, 0.25 + i * slot + slot * 0.8)
@@ -49,8 +65,13 @@ def synthetic_script() -> Script:
     return Script(
         title="Octopus facts",
         hook="Here is something you probably didn't know.",
-        scenes=tuple(Scene(narration=f"Fact number {i} about octopuses and their hearts.",
-                           on_screen=f"Fact #{i}") for i in range(1, 5)),
+        scenes=tuple(
+            Scene(
+                narration=f"Fact number {i} about octopuses and their hearts.",
+                on_screen=f"Fact #{i}",
+            )
+            for i in range(1, 5)
+        ),
         call_to_action="Follow for more.",
     )
 
@@ -59,15 +80,18 @@ async def bench(out_dir: Path) -> None:
     """Render once and print the figures."""
     voice = synthetic_voiceover(out_dir)
     started = time.perf_counter()
-    result = await render_short(voiceover=voice, script=synthetic_script(),
-                                out_dir=out_dir / "out", seed=1234)
+    result = await render_short(
+        voiceover=voice, script=synthetic_script(), out_dir=out_dir / "out", seed=1234
+    )
     wall = time.perf_counter() - started
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB on Linux
     info = await probe_media(result.video_path)
     size = result.video_path.stat().st_size
     print(f"rendered   {result.video_path}")
-    print(f"video      {info.width}x{info.height} {info.fps:g} fps {info.video_codec}"
-          f" + {info.audio_streams}x {info.audio_codec}, {info.duration_s:.2f} s")
+    print(
+        f"video      {info.width}x{info.height} {info.fps:g} fps {info.video_codec}"
+        f" + {info.audio_streams}x {info.audio_codec}, {info.duration_s:.2f} s"
+    )
     print(f"wall time  {wall:.2f} s ({DURATION_S / wall:.2f}x realtime)")
     print(f"peak RSS   {peak_kib / 1024:.1f} MiB (largest ffmpeg child)")
     print(f"file size  {size / 1e6:.2f} MB ({size * 8 / info.duration_s / 1000:.0f} kb/s)")

@@ -67,7 +67,7 @@ async def generate_draft(ctx: dict[str, Any], draft_id: int, version: int) -> st
     try:
         brief = brief_of(draft)
         await app.chat.send(chat_ref, _progress(draft_id, version, 0))
-        script = await app.writer.write(brief)
+        script = await app.writer.write(brief, take=version)
         metadata = await app.writer.metadata(brief, script)
         await app.chat.send(chat_ref, _progress(draft_id, version, 1))
         voiceover = await app.voice.speak(script.narration(), staging / "voice.wav")

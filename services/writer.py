@@ -222,8 +222,9 @@ def _words(text: str) -> int:
 class _Dice:
     """Deterministic choices seeded by SHA-256 of the topic (not `hash()`, which is salted)."""
 
-    def __init__(self, topic: str) -> None:
-        self._seed = hashlib.sha256(topic.encode("utf-8", "surrogatepass")).digest()
+    def __init__(self, topic: str, take: int = 1) -> None:
+        seed_text = topic if take <= 1 else f"{topic}\x00take {take}"
+        self._seed = hashlib.sha256(seed_text.encode("utf-8", "surrogatepass")).digest()
 
     def _key(self, salt: str, item: str = "") -> bytes:
         data = f"{salt}\x00{item}".encode("utf-8", "surrogatepass")
@@ -339,10 +340,10 @@ def _style(tone: str) -> _Style:
     return _STYLES[name]
 
 
-def _compose(brief: Brief) -> Script:
+def _compose(brief: Brief, take: int = 1) -> Script:
     style = _style(brief.tone)
     mark = style.get("mark", (".",))[0]
-    dice = _Dice(brief.topic)
+    dice = _Dice(brief.topic, take)
     subject = _subject(brief.topic)
     duration = brief.duration_s
     target = target_words(duration)
@@ -429,8 +430,8 @@ def _meta(brief: Brief, script: Script, platform: Platform) -> PlatformMeta:
 class Writer(Protocol):
     """Anything that turns a brief into a script and per-platform metadata."""
 
-    async def write(self, brief: Brief) -> Script:
-        """Write the script for `brief`."""
+    async def write(self, brief: Brief, *, take: int = 1) -> Script:
+        """Write the script for `brief`; another `take` is another attempt at the same brief."""
         ...
 
     async def metadata(self, brief: Brief, script: Script) -> tuple[PlatformMeta, ...]:
@@ -443,9 +444,9 @@ class OfflineWriter:
 
     name: ClassVar[str] = "offline"
 
-    async def write(self, brief: Brief) -> Script:
-        """Write a script sized to the brief's duration, in the brief's tone."""
-        return _compose(brief)
+    async def write(self, brief: Brief, *, take: int = 1) -> Script:
+        """A script sized to the duration, in the tone; the same take gives the same script."""
+        return _compose(brief, take)
 
     async def metadata(self, brief: Brief, script: Script) -> tuple[PlatformMeta, ...]:
         """Title, caption and hashtags for each distinct platform of `brief`, within limits."""

@@ -264,6 +264,25 @@ def test_over_long_explicit_tone() -> None:
     assert "tone" in _error("about cold brew tone: " + "very " * 20 + "calm")
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Under re.IGNORECASE "\u017f" (long s) and "\u212a" (Kelvin) match "s" and "k".
+        ("make a \u017fix \u017fecond video about x", Brief("x", ALL, 6, "upbeat")),
+        ("about x \u017ftyle: funny", Brief("x", ALL, 30, "funny")),
+        ("a \u017ferious short about x for ti\u212atok", Brief("x", (TT,), 30, "serious")),
+        ("make a 30 \u017fec video about x", Brief("x", ALL, 30, "upbeat")),
+    ],
+)
+def test_case_insensitive_lookalikes(text: str, expected: Brief) -> None:
+    assert parse_request(text) == expected
+
+
+def test_large_input_is_linear() -> None:
+    text = "make a short about " + "cold brew for tiktok and the 90s, calm " * 5000
+    assert "characters long" in _error(text)
+
+
 def test_request_error_is_a_value_error() -> None:
     assert issubclass(RequestError, ValueError)
 
