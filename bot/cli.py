@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 
+from arq.worker import Worker
+
 from bot.logs import configure_logging
-from bot.runtime import jobs_worker, open_runtime, running
+from bot.worker import worker_options
 from services.db import migrate
 from services.settings import Settings, SettingsError, load_settings
 
@@ -72,12 +73,13 @@ async def _run_worker(settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    async with open_runtime(settings) as runtime, running(jobs_worker(runtime)):
-        await stop.wait()
+    worker = Worker(**worker_options(settings))  # arq handles SIGINT/SIGTERM gracefully
+    try:
+        await worker.async_run()
+    except asyncio.CancelledError:
+        pass  # arq cancels its main task when SIGINT or SIGTERM arrives: a normal stop
+    finally:
+        await worker.close()
     return 0
 
 

@@ -7,6 +7,10 @@ import sys
 import time
 from pathlib import Path
 from typing import TextIO
+from urllib.parse import urlparse
+from urllib.request import url2pathname
+
+from sqlalchemy import select
 
 from bot.console import ConsoleChat
 from bot.runtime import chat_worker, jobs_worker, open_runtime, running
@@ -14,6 +18,7 @@ from handlers.app import App
 from handlers.buttons import Verb, encode
 from handlers.port import MediaKind, Reply
 from handlers.router import handle
+from services.models import Publication
 from services.settings import Settings
 
 DEFAULT_TOPIC = "our autumn menu"
@@ -83,10 +88,17 @@ async def _conversation(app: App, console: ConsoleChat, topic: str) -> list[tupl
     files = [("video", preview.media[0].path)]
     if preview.media[0].thumbnail:
         files.append(("thumbnail", preview.media[0].thumbnail))
+    async with app.sessions() as session:
+        posts = (
+            await session.execute(
+                select(Publication.platform, Publication.url).where(
+                    Publication.draft_id == draft_id
+                )
+            )
+        ).all()
     files += [
-        (f"outbox {line.split(':', 1)[0].strip('• ')}", Path(line.split("file://", 1)[1]))
-        for line in result.text.splitlines()
-        if "file://" in line
+        (f"outbox {platform}", Path(url2pathname(urlparse(str(url)).path)))
+        for platform, url in posts
     ]
     files.append(("digest chart", charts[0]))
     missing = [str(path) for _, path in files if not path.exists()]

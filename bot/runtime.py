@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from arq.connections import RedisSettings
-from arq.worker import Worker, func
+from arq.worker import Function, Worker, func
 
 from bot.adapter import ChatAdapter, deliver_reply
 from handlers.app import App
@@ -33,6 +33,7 @@ class Runtime:
 
     app: App
     redis: RedisSettings
+    worker_jobs: int = 2
 
 
 @asynccontextmanager
@@ -57,29 +58,31 @@ async def open_runtime(
                 publisher=OutboxPublisher(root=settings.outbox_dir),
                 media_dir=settings.media_dir,
             )
-            yield Runtime(app, redis)
+            yield Runtime(app, redis, settings.worker_jobs)
     finally:
         await engine.dispose()
 
 
+def job_functions() -> list[Function]:
+    """The job queue's functions, under the names the handlers enqueue them by."""
+    return [
+        func(generate_draft, name=GENERATE_JOB, timeout=RENDER_TIMEOUT_S),
+        func(publish_draft, name=PUBLISH_JOB),
+    ]
+
+
 def jobs_worker(runtime: Runtime, **overrides: Any) -> Worker:
-    """The worker for content and publishing jobs."""
+    """An in-process worker for content and publishing jobs, sharing the runtime's app."""
     options: dict[str, Any] = {
         "queue_name": JOBS_QUEUE,
         "redis_settings": runtime.redis,
         "ctx": {"app": runtime.app},
         "handle_signals": False,
-        "max_jobs": 2,
+        "max_jobs": runtime.worker_jobs,
         "job_timeout": RENDER_TIMEOUT_S,
         "poll_delay": 0.2,
     } | overrides
-    return Worker(
-        [
-            func(generate_draft, name=GENERATE_JOB, timeout=RENDER_TIMEOUT_S),
-            func(publish_draft, name=PUBLISH_JOB),
-        ],
-        **options,
-    )
+    return Worker(job_functions(), **options)
 
 
 def chat_worker(runtime: Runtime, adapters: Mapping[str, ChatAdapter], **overrides: Any) -> Worker:

@@ -8,7 +8,8 @@ import uuid
 from datetime import timedelta
 
 import structlog
-from sqlalchemy.exc import DBAPIError, OperationalError
+from redis.exceptions import RedisError
+from sqlalchemy.exc import DBAPIError
 
 from handlers.app import App
 from handlers.buttons import BadButton, decode
@@ -48,7 +49,7 @@ async def handle(app: App, incoming: Incoming) -> list[Reply]:
         return await _dispatch(app, incoming)
     except (Refusal, RequestError, BadButton) as exc:
         return [Reply(f"⚠️ {exc}")]
-    except (OperationalError, DBAPIError, ConnectionError, OSError) as exc:
+    except (DBAPIError, RedisError, ConnectionError, TimeoutError) as exc:
         ref = uuid.uuid4().hex[:8]
         log.error("handle.unavailable", ref=ref, error=str(exc))
         return [
