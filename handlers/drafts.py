@@ -164,15 +164,18 @@ async def _approve(session: AsyncSession, actor: Actor, draft: Draft) -> tuple[R
     ), True
 
 
-async def _reject(session: AsyncSession, actor: Actor, draft: Draft) -> Reply:
-    own = draft.requested_by == actor.member.id
-    if not (
-        at_least(actor.member.role, Role.APPROVER) or (own and actor.member.role != Role.VIEWER)
-    ):
+def _require_requester_or_approver(actor: Actor, draft: Draft, action: str) -> None:
+    """Approvers and owners may act on any draft; creators on their own."""
+    own = draft.requested_by == actor.member.id and actor.member.role != Role.VIEWER
+    if not (own or at_least(actor.member.role, Role.APPROVER)):
         raise Refusal(
-            f"{actor.member.display_name}, your role ({actor.member.role}) can't reject "
+            f"{actor.member.display_name}, your role ({actor.member.role}) can't {action} "
             "someone else's draft."
         )
+
+
+async def _reject(session: AsyncSession, actor: Actor, draft: Draft) -> Reply:
+    _require_requester_or_approver(actor, draft, "reject")
     expected = (DraftState.READY, DraftState.REQUESTED)
     if not await transition(session, draft.id, expected=expected, to=DraftState.REJECTED):
         raise Refusal(describe_state(draft))
@@ -189,14 +192,7 @@ async def _reject(session: AsyncSession, actor: Actor, draft: Draft) -> Reply:
 
 
 async def _regenerate(session: AsyncSession, actor: Actor, draft: Draft) -> Reply:
-    own = draft.requested_by == actor.member.id
-    if not (
-        at_least(actor.member.role, Role.APPROVER) or (own and actor.member.role != Role.VIEWER)
-    ):
-        raise Refusal(
-            f"{actor.member.display_name}, your role ({actor.member.role}) can't regenerate "
-            "someone else's draft."
-        )
+    _require_requester_or_approver(actor, draft, "regenerate")
     expected = (DraftState.READY, DraftState.FAILED)
     attempts = draft.attempts + 1
     if not await transition(

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import Select, event
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 SessionFactory = async_sessionmaker[AsyncSession]
+T = TypeVar("T")
 
 
 def make_engine(url: str) -> AsyncEngine:
@@ -68,3 +72,18 @@ async def migrate(url: str) -> None:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
     await asyncio.to_thread(_upgrade, url)
+
+
+async def get_or_create(session: AsyncSession, query: Select[Any], make: Callable[[], T]) -> T:
+    """The row `query` finds, or a new one from `make`; safe against a concurrent insert."""
+    found: T | None = (await session.execute(query)).scalar_one_or_none()
+    if found is not None:
+        return found
+    try:
+        async with session.begin_nested():
+            row = make()
+            session.add(row)
+            await session.flush()
+    except IntegrityError:  # someone inserted it between our read and our write
+        row = (await session.execute(query)).scalar_one()
+    return row

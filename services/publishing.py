@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.content import PlatformMeta
+from services.db import get_or_create
 from services.models import Publication, SocialAccount
 
 
@@ -53,23 +53,17 @@ async def outbox_account(session: AsyncSession, workspace_id: int, platform: str
         SocialAccount.platform == platform,
         SocialAccount.kind == "outbox",
     )
-    account = (await session.execute(query)).scalar_one_or_none()
-    if account is not None:
-        return account
-    try:
-        async with session.begin_nested():
-            account = SocialAccount(
-                workspace_id=workspace_id,
-                platform=platform,
-                kind="outbox",
-                external_id="local",
-                display_name=f"local outbox ({platform})",
-            )
-            session.add(account)
-            await session.flush()
-    except IntegrityError:
-        account = (await session.execute(query)).scalar_one()
-    return account
+    return await get_or_create(
+        session,
+        query,
+        lambda: SocialAccount(
+            workspace_id=workspace_id,
+            platform=platform,
+            kind="outbox",
+            external_id="local",
+            display_name=f"local outbox ({platform})",
+        ),
+    )
 
 
 async def claim_publication(
@@ -77,21 +71,14 @@ async def claim_publication(
 ) -> Publication:
     """The one publication of this version to this account, created once by its key."""
     key = f"v{version_id}:a{account.id}"
-    query = select(Publication).where(Publication.idempotency_key == key)
-    publication = (await session.execute(query)).scalar_one_or_none()
-    if publication is not None:
-        return publication
-    try:
-        async with session.begin_nested():
-            publication = Publication(
-                draft_id=draft_id,
-                version_id=version_id,
-                account_id=account.id,
-                platform=account.platform,
-                idempotency_key=key,
-            )
-            session.add(publication)
-            await session.flush()
-    except IntegrityError:
-        publication = (await session.execute(query)).scalar_one()
-    return publication
+    return await get_or_create(
+        session,
+        select(Publication).where(Publication.idempotency_key == key),
+        lambda: Publication(
+            draft_id=draft_id,
+            version_id=version_id,
+            account_id=account.id,
+            platform=account.platform,
+            idempotency_key=key,
+        ),
+    )

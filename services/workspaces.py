@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.db import get_or_create
 from services.models import AuditEntry, ChatBinding, Member, Role, Workspace
 
 RANK = {Role.VIEWER: 0, Role.CREATOR: 1, Role.APPROVER: 2, Role.OWNER: 3}
@@ -56,23 +57,18 @@ async def member_for(
 ) -> Member:
     """The member behind a chat user, joining them with the workspace's default role."""
     query = select(Member).where(Member.workspace_id == workspace.id, Member.user_ref == user_ref)
-    member = (await session.execute(query)).scalar_one_or_none()
-    if member is not None:
-        if user_name and member.display_name != user_name:
-            member.display_name = user_name
-        return member
-    try:
-        async with session.begin_nested():
-            member = Member(
-                workspace_id=workspace.id,
-                user_ref=user_ref,
-                display_name=user_name or user_ref,
-                role=workspace.default_role,
-            )
-            session.add(member)
-            await session.flush()
-    except IntegrityError:  # joined concurrently by another request
-        member = (await session.execute(query)).scalar_one()
+    member = await get_or_create(
+        session,
+        query,
+        lambda: Member(
+            workspace_id=workspace.id,
+            user_ref=user_ref,
+            display_name=user_name or user_ref,
+            role=workspace.default_role,
+        ),
+    )
+    if user_name and member.display_name != user_name:
+        member.display_name = user_name
     return member
 
 

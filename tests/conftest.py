@@ -13,6 +13,7 @@ import asyncpg
 import pytest
 import redis.asyncio
 
+from services.db import SessionFactory, make_engine, make_sessions, migrate
 from services.settings import Settings
 
 PG_HOST = os.environ.get("TEST_PG_HOST", "127.0.0.1")
@@ -67,3 +68,13 @@ async def redis_server_url() -> AsyncIterator[str]:
     """The loopback Redis server's test database for one test."""
     async with redis_server_database() as url:
         yield url
+
+
+@pytest.fixture
+async def sessions(tmp_path: Path) -> AsyncIterator[SessionFactory]:
+    """Sessions on a migrated SQLite database of the test's own."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"
+    await migrate(url)
+    engine = make_engine(url)
+    yield make_sessions(engine)
+    await engine.dispose()

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from services.db import SessionFactory, make_engine, make_sessions, migrate
+from services.db import SessionFactory
 from services.digest import compute_digest, render_chart
 from services.models import (
     Draft,
@@ -22,15 +21,6 @@ from services.models import (
 )
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
-
-
-@pytest.fixture
-async def sessions(tmp_path: Path) -> AsyncIterator[SessionFactory]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"
-    await migrate(url)
-    engine = make_engine(url)
-    yield make_sessions(engine)
-    await engine.dispose()
 
 
 async def seed(sessions: SessionFactory) -> int:

@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
-from services.db import SessionFactory, make_engine, make_sessions, migrate
+from services.db import SessionFactory
 from services.drafts import TRANSITIONS, IllegalTransition, transition
 from services.models import Draft, DraftState, Member, Role, Workspace
 
 S = DraftState
-
-
-@pytest.fixture
-async def sessions(tmp_path: Path) -> AsyncIterator[SessionFactory]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"
-    await migrate(url)
-    engine = make_engine(url)
-    yield make_sessions(engine)
-    await engine.dispose()
 
 
 async def new_draft(sessions: SessionFactory) -> int:
