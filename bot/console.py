@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 from typing import TextIO
 
-from handlers.port import Button, Incoming, Reply
+from handlers.port import Attachment, Button, Incoming, Reply
 
 CHAT_REF = "console:local"
 
@@ -62,6 +63,12 @@ class ConsoleChat:
             self._out.write(f"(you are now {self.user})\n")
             return None
         user_ref = f"console:{self.user.lower()}"
+        if text.startswith("/media ") and Path(text[7:].strip()).expanduser().is_file():
+            path = Path(text[7:].strip()).expanduser()
+            attachment = Attachment(path, path.name)
+            return Incoming(
+                self.chat_ref, user_ref, self.user, text="/media", attachments=(attachment,)
+            )
         if text.isdigit():
             button = self._buttons.get(int(text))
             if button is None:

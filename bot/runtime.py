@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,13 +16,15 @@ from bot.adapter import ChatAdapter, deliver_reply
 from handlers.app import App
 from handlers.chat_queue import DELIVER_JOB, QueueChatSender
 from handlers.drafts import GENERATE_JOB, PUBLISH_JOB
-from handlers.jobs import generate_draft, publish_draft
+from handlers.generate import generate_draft
+from handlers.publish import publish_draft
 from services.db import make_engine, make_sessions, migrate
 from services.outbox import OutboxPublisher
 from services.queue import CHAT_QUEUE, JOBS_QUEUE, open_queue
 from services.settings import Settings
-from services.voice import EspeakVoice
-from services.writer import OfflineWriter
+from services.usage import Prices
+from services.voice import EspeakVoice, Voice
+from services.writer import OfflineWriter, RequestReader, Writer
 
 RENDER_TIMEOUT_S = 900
 
@@ -46,21 +48,64 @@ async def open_runtime(
     if apply_migrations if apply_migrations is not None else url.startswith("sqlite"):
         await migrate(url)
     engine = make_engine(url)
-    try:
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(engine.dispose)
         queue = open_queue(redis_url=settings.redis_url, media_dir=settings.media_dir)
-        async with queue as (pool, redis):
-            app = App(
-                sessions=make_sessions(engine),
-                queue=pool,
-                chat=QueueChatSender(queue=pool),
-                writer=OfflineWriter(),
-                voice=EspeakVoice(words_per_minute=130),  # eSpeak runs ~20% fast: ~155 wpm heard
-                publisher=OutboxPublisher(root=settings.outbox_dir),
-                media_dir=settings.media_dir,
-            )
-            yield Runtime(app, redis, settings.worker_jobs)
-    finally:
-        await engine.dispose()
+        pool, redis = await stack.enter_async_context(queue)
+        writer, reader = _writer(settings, stack)
+        app = App(
+            sessions=make_sessions(engine),
+            queue=pool,
+            chat=QueueChatSender(queue=pool),
+            writer=writer,
+            reader=reader,
+            voice=_voice(settings, stack),
+            publisher=OutboxPublisher(root=settings.outbox_dir),
+            media_dir=settings.media_dir,
+            prices=Prices(
+                llm_input_per_mtok=settings.openai_price_input_per_mtok if reader else 0.0,
+                llm_output_per_mtok=settings.openai_price_output_per_mtok if reader else 0.0,
+                voice_per_1k_chars=(
+                    settings.elevenlabs_price_per_1k_chars if settings.elevenlabs_api_key else 0.0
+                ),
+            ),
+            max_upload_bytes=settings.max_upload_mb * 1024 * 1024,
+        )
+        yield Runtime(app, redis, settings.worker_jobs)
+
+
+def _writer(settings: Settings, stack: AsyncExitStack) -> tuple[Writer, RequestReader | None]:
+    """The model writer when OPENAI_API_KEY is set, else the offline one (which reads nothing)."""
+    if settings.openai_api_key is None:
+        return OfflineWriter(), None
+    from services.model_writer import OpenAIWriter
+
+    writer = OpenAIWriter(
+        api_key=settings.openai_api_key.get_secret_value(),
+        base_url=settings.openai_base_url,
+        model=settings.openai_model,
+        price_input_per_mtok=settings.openai_price_input_per_mtok,
+        price_output_per_mtok=settings.openai_price_output_per_mtok,
+    )
+    stack.push_async_callback(writer.aclose)
+    return writer, writer
+
+
+def _voice(settings: Settings, stack: AsyncExitStack) -> Voice:
+    """ElevenLabs when ELEVENLABS_API_KEY is set, else eSpeak NG from its wheel."""
+    if settings.elevenlabs_api_key is None:
+        return EspeakVoice(words_per_minute=130)  # eSpeak runs ~20% fast: ~155 wpm heard
+    from services.elevenlabs_voice import ElevenLabsVoice
+
+    voice = ElevenLabsVoice(
+        api_key=settings.elevenlabs_api_key.get_secret_value(),
+        base_url=settings.elevenlabs_base_url,
+        default_voice_id=settings.elevenlabs_voice_id,
+        model_id=settings.elevenlabs_model_id,
+        price_per_1k_chars=settings.elevenlabs_price_per_1k_chars,
+    )
+    stack.push_async_callback(voice.aclose)
+    return voice
 
 
 def job_functions() -> list[Function]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from arq import ArqRedis
@@ -10,8 +10,9 @@ from arq import ArqRedis
 from handlers.port import ChatSender
 from services.db import SessionFactory
 from services.publishing import Publisher
+from services.usage import Prices
 from services.voice import Voice
-from services.writer import Writer
+from services.writer import RequestReader, Writer
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,14 @@ class App:
     voice: Voice
     publisher: Publisher
     media_dir: Path
+    reader: RequestReader | None = None
+    prices: Prices = field(default_factory=Prices)
+    max_upload_bytes: int = 200 * 1024 * 1024
+
+    @property
+    def voice_name(self) -> str:
+        """Which voice engine speaks, for replies."""
+        return type(self.voice).__name__.removesuffix("Voice") or "voice"
 
     @property
     def drafts_dir(self) -> Path:

@@ -2,37 +2,28 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
 
 import structlog
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers.actor import Actor, Refusal
 from handlers.app import App
 from handlers.buttons import Verb
-from handlers.parsing import parse_request
+from handlers.parsing import parse_request, requested_aspects
 from handlers.port import Reply
+from handlers.workspace_cmds import check_budget
+from services.content import Brief
 from services.drafts import get_draft, transition
-from services.models import Approval, Draft, DraftState, Member, Publication, Role, Workspace
+from services.models import Approval, Draft, DraftState, Role
 from services.workspaces import at_least, audit
 
 log = structlog.get_logger(__name__)
 
 GENERATE_JOB = "generate_draft"
 PUBLISH_JOB = "publish_draft"
-
-
-class Refusal(Exception):
-    """A request that cannot be done; the message says why and what to do instead."""
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who is acting, in which workspace."""
-
-    workspace: Workspace
-    member: Member
 
 
 _STATE_SENTENCES = {
@@ -54,19 +45,27 @@ def describe_state(draft: Draft) -> str:
     return f"Draft #{draft.id} {_STATE_SENTENCES[DraftState(draft.state)]}."
 
 
-async def enqueue_generation(app: App, draft: Draft) -> None:
+async def enqueue_generation(app: App, draft: Draft, instruction: str | None = None) -> None:
     """Queue the job that makes the draft's next version; one job id per attempt."""
     version = draft.current_version + 1
     await app.queue.enqueue_job(
-        GENERATE_JOB, draft.id, version, _job_id=f"generate:{draft.id}:{version}:{draft.attempts}"
+        GENERATE_JOB,
+        draft.id,
+        version,
+        instruction,
+        _job_id=f"generate:{draft.id}:{version}:{draft.attempts}",
     )
 
 
-async def request_draft(app: App, actor: Actor, chat_ref: str, text: str) -> Reply:
-    """`/draft <request>`: parse, store a draft and queue its generation."""
+async def request_draft(
+    app: App, actor: Actor, chat_ref: str, text: str, *, brief: Brief | None = None
+) -> Reply:
+    """`/draft <request>`: parse (unless already read), store a draft and queue its generation."""
     if not at_least(actor.member.role, Role.CREATOR):
         raise Refusal("Viewers can't request drafts. Ask an owner for the creator role.")
-    brief = parse_request(text)
+    if brief is None:
+        brief = parse_request(text)
+    await check_budget(app, actor.workspace, brief.duration_s)
     async with app.sessions.begin() as session:
         draft = Draft(
             workspace_id=actor.workspace.id,
@@ -77,6 +76,7 @@ async def request_draft(app: App, actor: Actor, chat_ref: str, text: str) -> Rep
             platforms=[p.value for p in brief.platforms],
             duration_s=brief.duration_s,
             tone=brief.tone,
+            aspects=requested_aspects(text),
         )
         session.add(draft)
         await session.flush()
@@ -93,6 +93,11 @@ async def request_draft(app: App, actor: Actor, chat_ref: str, text: str) -> Rep
 
 async def press(app: App, actor: Actor, verb: Verb, draft_id: int) -> Reply:
     """A button press on a draft: the role and the draft's state are checked anew."""
+    if verb is Verb.REGENERATE:
+        async with app.sessions() as session:
+            draft = await get_draft(session, actor.workspace.id, draft_id)
+        if draft is not None:
+            await check_budget(app, actor.workspace, draft.duration_s)
     async with app.sessions.begin() as session:
         draft = await get_draft(session, actor.workspace.id, draft_id)
         if draft is None:
@@ -192,8 +197,20 @@ async def _reject(session: AsyncSession, actor: Actor, draft: Draft) -> Reply:
 
 
 async def _regenerate(session: AsyncSession, actor: Actor, draft: Draft) -> Reply:
-    _require_requester_or_approver(actor, draft, "regenerate")
-    expected = (DraftState.READY, DraftState.FAILED)
+    await _restart(session, actor, draft, "regenerate", (DraftState.READY, DraftState.FAILED))
+    return Reply(f"🔄 Making a new version of draft #{draft.id}…")
+
+
+async def _restart(
+    session: AsyncSession,
+    actor: Actor,
+    draft: Draft,
+    action: str,
+    expected: tuple[DraftState, ...],
+    **detail: str,
+) -> None:
+    """Move a draft back to generating for a new version (regenerate or edit)."""
+    _require_requester_or_approver(actor, draft, action)
     attempts = draft.attempts + 1
     if not await transition(
         session, draft.id, expected=expected, to=DraftState.GENERATING, attempts=attempts
@@ -201,64 +218,40 @@ async def _regenerate(session: AsyncSession, actor: Actor, draft: Draft) -> Repl
         raise Refusal(describe_state(draft))
     draft.attempts = attempts
     await audit(
-        session, actor.workspace.id, actor.member.id, "draft.regenerate", f"draft:{draft.id}"
+        session,
+        actor.workspace.id,
+        actor.member.id,
+        f"draft.{action}",
+        f"draft:{draft.id}",
+        **detail,
     )
-    return Reply(f"🔄 Making a new version of draft #{draft.id}…")
 
 
-async def list_drafts(app: App, actor: Actor) -> Reply:
-    """`/drafts`: the workspace's latest drafts and their states."""
-    async with app.sessions() as session:
-        drafts = (
-            (
-                await session.execute(
-                    select(Draft)
-                    .where(Draft.workspace_id == actor.workspace.id)
-                    .order_by(Draft.id.desc())
-                    .limit(10)
-                )
-            )
-            .scalars()
-            .all()
+_EDIT_ARGS = re.compile(r"#?([1-9][0-9]{0,17})\s+(.+)", re.DOTALL)
+MAX_INSTRUCTION_CHARS = 1000
+
+
+async def edit_draft(app: App, actor: Actor, args: str) -> Reply:
+    """`/edit <draft> <instruction>`: revise the script into a new version."""
+    match = _EDIT_ARGS.fullmatch(args.strip())
+    if match is None:
+        raise Refusal(
+            "Use /edit <draft> <instruction>, e.g. /edit 3 new hook: Autumn is here! "
+            "(see /drafts for the numbers)."
         )
-    if not drafts:
-        return Reply("No drafts yet. Try /draft a 30 second short about our autumn menu")
-    lines = ["Latest drafts:"]
-    lines += [
-        f"#{d.id} [{d.state}] {d.topic} ({', '.join(d.platforms)}, {d.duration_s} s)"
-        for d in drafts
-    ]
-    return Reply("\n".join(lines))
-
-
-async def draft_status(app: App, actor: Actor, args: str) -> Reply:
-    """`/status <draft>`: a draft's state, versions and publications."""
-    raw = args.strip().removeprefix("#")
-    if not raw.isdigit() or len(raw) > 18:
-        raise Refusal("Which draft? Use /status <number>, e.g. /status 3 (see /drafts).")
-    async with app.sessions() as session:
-        draft = await get_draft(session, actor.workspace.id, int(raw))
+    draft_id, instruction = int(match.group(1)), " ".join(match.group(2).split())
+    if len(instruction) > MAX_INSTRUCTION_CHARS:
+        raise Refusal(
+            f"That instruction is {len(instruction)} characters; keep it under "
+            f"{MAX_INSTRUCTION_CHARS}."
+        )
+    async with app.sessions.begin() as session:
+        draft = await get_draft(session, actor.workspace.id, draft_id)
         if draft is None:
-            raise Refusal(f"I can't find draft #{raw} in this workspace. See /drafts.")
-        publications = (
-            (
-                await session.execute(
-                    select(Publication)
-                    .where(Publication.draft_id == draft.id)
-                    .order_by(Publication.id)
-                )
-            )
-            .scalars()
-            .all()
-        )
-    lines = [
-        f"Draft #{draft.id}: {draft.topic}",
-        f"State: {draft.state} · version {draft.current_version} · "
-        f"{', '.join(draft.platforms)} · {draft.duration_s} s · {draft.tone}",
-    ]
-    if draft.error:
-        lines.append(f"Last error: {draft.error}")
-    for pub in publications:
-        where = pub.url or pub.error or ""
-        lines.append(f"• {pub.platform}: {pub.state} {where}".rstrip())
-    return Reply("\n".join(lines))
+            raise Refusal(f"I can't find draft #{draft_id} in this workspace. See /drafts.")
+        await check_budget(app, actor.workspace, draft.duration_s)
+        await _restart(session, actor, draft, "edit", (DraftState.READY,), instruction=instruction)
+    await enqueue_generation(app, draft, instruction)
+    return Reply(
+        f"✏️ Revising draft #{draft.id} into v{draft.current_version + 1}: “{instruction}”…"
+    )

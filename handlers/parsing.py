@@ -473,3 +473,14 @@ def parse_request(text: str) -> Brief:
         duration_s=duration,
         tone=tone or next(iter(found.tones), DEFAULT_TONE),
     )
+
+
+_ASPECT_WORDS = (
+    (re.compile(r"\b(square|1\s*:\s*1)\b", re.IGNORECASE), "1:1"),
+    (re.compile(r"\b(landscape|horizontal|widescreen|16\s*:\s*9)\b", re.IGNORECASE), "16:9"),
+)
+
+
+def requested_aspects(text: str) -> list[str]:
+    """The aspect ratios a request asks for: always 9:16, plus square or landscape if named."""
+    return ["9:16", *(aspect for pattern, aspect in _ASPECT_WORDS if pattern.search(text))]

@@ -70,6 +70,14 @@ class Reply:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A file a person sent with a message, already saved locally by the frontend."""
+
+    path: Path
+    filename: str
+
+
+@dataclass(frozen=True)
 class Incoming:
     """One thing a person did in a chat: a message or a button press."""
 
@@ -78,7 +86,7 @@ class Incoming:
     user_name: str
     text: str = ""
     button: str | None = None
-    attachments: tuple[Path, ...] = field(default=())
+    attachments: tuple[Attachment, ...] = field(default=())
 
 
 class ChatSender(Protocol):

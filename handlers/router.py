@@ -11,13 +11,18 @@ import structlog
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 
+from handlers.actor import Actor, Refusal
 from handlers.app import App
 from handlers.buttons import BadButton, decode
-from handlers.drafts import Actor, Refusal, draft_status, list_drafts, press, request_draft
+from handlers.drafts import edit_draft, press, request_draft
+from handlers.media import media_command
 from handlers.parsing import RequestError, parse_command
 from handlers.port import Incoming, Media, MediaKind, Reply
+from handlers.views import draft_status, list_drafts, show_version
+from handlers.workspace_cmds import brand_command, budget_command, voice_command
 from services.digest import compute_digest, render_chart
 from services.models import Role, utcnow
+from services.usage import UsageLog, usage_records
 from services.workspaces import (
     audit,
     count_owners,
@@ -26,14 +31,20 @@ from services.workspaces import (
     member_for,
     workspace_for_chat,
 )
+from services.writer import RequestProblem, WriterError
 
 log = structlog.get_logger(__name__)
 
 HELP = """I turn a request into a short video, get it approved here, and publish it.
 
 /draft <request> — e.g. /draft a 30 second short about our autumn menu for TikTok, upbeat
+/edit <number> <instruction> — revise a draft into a new version (e.g. new hook: …)
 /drafts — the latest drafts
 /status <number> — one draft's state, versions and posts
+/show <number> [version] — a version's preview and script again
+/media — add a video or photo to the library (attach it); /media list
+/brand — the brand voice the writer follows; /voice — the narrator's voice
+/budget [usd] — this month's spend and the monthly limit
 /digest [days] — what was made and published, with a chart (default 7 days)
 /role @member <owner|approver|creator|viewer> — set a member's role (owners only)
 /help — this message
@@ -79,23 +90,55 @@ async def _dispatch(app: App, incoming: Incoming) -> list[Reply]:
         pressed = decode(incoming.button)
         return [await press(app, actor, pressed.verb, pressed.draft_id)]
     assert command is not None
-    if command.name == "" and _REQUEST_START.match(command.args):
-        command = command.__class__("draft", command.args)
+    if command.name == "":
+        return [await _free_text(app, actor, incoming)]
     match command.name:
         case "draft":
             return [await request_draft(app, actor, incoming.chat_ref, command.args)]
+        case "edit":
+            return [await edit_draft(app, actor, command.args)]
         case "drafts":
             return [await list_drafts(app, actor)]
         case "status":
             return [await draft_status(app, actor, command.args)]
+        case "show":
+            return [await show_version(app, actor, command.args)]
+        case "media":
+            return [await media_command(app, actor, command.args, incoming.attachments)]
+        case "brand":
+            return [await brand_command(app, actor, command.args)]
+        case "voice":
+            return [await voice_command(app, actor, command.args)]
+        case "budget":
+            return [await budget_command(app, actor, command.args)]
         case "digest":
             return [await _digest(app, actor, command.args)]
         case "role":
             return [await _role(app, actor, command.args)]
-        case "":
-            return [Reply("Send /help to see what I can do, or /draft <request> to start.")]
         case other:
             return [Reply(f"I don't know /{other[:40]}. Send /help to see the commands.")]
+
+
+async def _free_text(app: App, actor: Actor, incoming: Incoming) -> Reply:
+    """A message without a command: a request if it reads like one (the model decides, if any)."""
+    text = incoming.text
+    if app.reader is not None and text.strip():
+        usage = UsageLog()
+        try:
+            brief = await app.reader.read_request(text, usage=usage)
+        except RequestProblem as exc:
+            raise Refusal(f"{exc} Send /help to see what I can do.") from None
+        except WriterError as exc:
+            raise Refusal(
+                f"I couldn't read that request: {exc} /draft <request> works too."
+            ) from None
+        finally:
+            async with app.sessions.begin() as session:
+                session.add_all(usage_records(actor.workspace.id, None, usage))
+        return await request_draft(app, actor, incoming.chat_ref, text, brief=brief)
+    if _REQUEST_START.match(text):
+        return await request_draft(app, actor, incoming.chat_ref, text)
+    return Reply("Send /help to see what I can do, or /draft <request> to start.")
 
 
 async def _actor(app: App, incoming: Incoming) -> Actor | None:

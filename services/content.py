@@ -71,6 +71,20 @@ class PlatformMeta(BaseModel):
 
 
 @dataclass(frozen=True)
+class Brand:
+    """A workspace's brand voice, set with /brand and given to the writer."""
+
+    tone: str | None = None
+    audience: str | None = None
+    avoid: tuple[str, ...] = ()
+    call_to_action: str | None = None
+
+    def is_empty(self) -> bool:
+        """Whether nothing has been set."""
+        return not (self.tone or self.audience or self.avoid or self.call_to_action)
+
+
+@dataclass(frozen=True)
 class WordTiming:
     """One spoken word and when it is heard, in seconds from the start of the audio."""
 

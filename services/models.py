@@ -108,6 +108,9 @@ class Workspace(Base):
     approvals_required: Mapped[int] = mapped_column(Integer, default=1)
     default_role: Mapped[str] = mapped_column(String(20), default=Role.CREATOR)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    brand: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    voice_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    monthly_budget_usd: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -152,6 +155,7 @@ class Draft(Base):
     platforms: Mapped[list[str]] = mapped_column(JSON)
     duration_s: Mapped[int] = mapped_column(Integer)
     tone: Mapped[str] = mapped_column(String(40))
+    aspects: Mapped[list[str]] = mapped_column(JSON, default=lambda: ["9:16"])
     state: Mapped[str] = mapped_column(String(30), default=DraftState.REQUESTED, index=True)
     current_version: Mapped[int] = mapped_column(Integer, default=0)
     attempts: Mapped[int] = mapped_column(Integer, default=1)
@@ -182,9 +186,29 @@ class DraftVersion(Base):
     thumbnail_path: Mapped[str] = mapped_column(String(500))
     duration_s: Mapped[float] = mapped_column(Float)
     render_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    instruction: Mapped[str | None] = mapped_column(Text, nullable=True)
+    outputs: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     draft: Mapped[Draft] = relationship(back_populates="versions")
+
+
+class MediaItem(Base):
+    """A video or image a member added to the workspace's library with /media."""
+
+    __tablename__ = "media_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    added_by: Mapped[int | None] = mapped_column(ForeignKey("members.id"), nullable=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    path: Mapped[str] = mapped_column(String(500))
+    original_name: Mapped[str] = mapped_column(String(300))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Approval(Base):

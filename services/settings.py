@@ -33,9 +33,20 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = Field(default=None, alias="OPENAI_API_KEY")
     openai_base_url: str | None = Field(default=None, alias="OPENAI_BASE_URL")
     openai_model: str = Field(default="gpt-4o-mini", alias="OPENAI_MODEL")
+    openai_price_input_per_mtok: float = Field(
+        default=0.15, ge=0, alias="OPENAI_PRICE_INPUT_PER_MTOK"
+    )
+    openai_price_output_per_mtok: float = Field(
+        default=0.60, ge=0, alias="OPENAI_PRICE_OUTPUT_PER_MTOK"
+    )
     elevenlabs_api_key: SecretStr | None = Field(default=None, alias="ELEVENLABS_API_KEY")
     elevenlabs_base_url: str | None = Field(default=None, alias="ELEVENLABS_BASE_URL")
-    elevenlabs_voice_id: str | None = Field(default=None, alias="ELEVENLABS_VOICE_ID")
+    elevenlabs_voice_id: str = Field(default="21m00Tcm4TlvDq8ikWAM", alias="ELEVENLABS_VOICE_ID")
+    elevenlabs_model_id: str = Field(default="eleven_multilingual_v2", alias="ELEVENLABS_MODEL_ID")
+    elevenlabs_price_per_1k_chars: float = Field(
+        default=0.30, ge=0, alias="ELEVENLABS_PRICE_PER_1K_CHARS"
+    )
+    max_upload_mb: int = Field(default=200, ge=1, le=4096, alias="MAX_UPLOAD_MB")
 
     @field_validator("database_url")
     @classmethod

@@ -22,6 +22,7 @@ import espeakng_loader  # type: ignore[import-untyped]
 import numpy as np
 
 from services.content import Voiceover, WordTiming
+from services.usage import Usage, UsageLog
 
 MIN_WORDS_PER_MINUTE = 80  # espeakRATE_MINIMUM
 MAX_WORDS_PER_MINUTE = 450  # espeakRATE_MAXIMUM
@@ -70,8 +71,15 @@ _SIGNATURES: dict[str, tuple[Any, tuple[Any, ...]]] = {
 class Voice(Protocol):
     """Something that reads text aloud into a WAV file, with per-word timings."""
 
-    async def speak(self, text: str, out_path: Path) -> Voiceover:
-        """Synthesise `text` to a WAV file at `out_path`."""
+    async def speak(
+        self,
+        text: str,
+        out_path: Path,
+        *,
+        voice_id: str | None = None,
+        usage: UsageLog | None = None,
+    ) -> Voiceover:
+        """Synthesise `text` to a WAV file at `out_path`, in `voice_id` or the default voice."""
 
 
 @dataclass(frozen=True)
@@ -220,10 +228,20 @@ class EspeakVoice:
         if not lo <= wpm <= hi:
             raise ValueError(f"words_per_minute must be within {lo}-{hi}, got {wpm}")
 
-    async def speak(self, text: str, out_path: Path) -> Voiceover:
-        """Synthesise `text` to `out_path` in the default executor (eSpeak calls block)."""
+    async def speak(
+        self,
+        text: str,
+        out_path: Path,
+        *,
+        voice_id: str | None = None,
+        usage: UsageLog | None = None,
+    ) -> Voiceover:
+        """Synthesise `text` in the default executor (eSpeak calls block); `voice_id` is unused."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, self.synthesize, text, out_path)
+        voiceover = await loop.run_in_executor(None, self.synthesize, text, out_path)
+        if usage is not None:
+            usage.add(Usage("voice_chars", "espeak-ng", len(text), 0.0))
+        return voiceover
 
     def synthesize(self, text: str, out_path: Path) -> Voiceover:
         """Synthesise `text` to a 16-bit mono WAV at `out_path` (atomically); blocking."""

@@ -23,7 +23,7 @@ from tests.conftest import make_settings
 class BrokenVoice:
     """A voice whose engine fails after writing half a file, like a crash mid-synthesis."""
 
-    async def speak(self, text: str, out_path: Path) -> Voiceover:
+    async def speak(self, text: str, out_path: Path, **_: object) -> Voiceover:
         out_path.write_bytes(b"RIFF half a wav")
         raise RuntimeError("the voice engine crashed")
 

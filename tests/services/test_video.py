@@ -16,6 +16,7 @@ from PIL import Image
 
 from services.content import Scene, Script, Voiceover, WordTiming
 from services.video import (
+    Aspect,
     RenderError,
     RenderResult,
     build_ass,
@@ -23,12 +24,15 @@ from services.video import (
     escape_filter_value,
     frame_at,
     group_words,
+    inspect_footage,
     palette,
     probe_media,
     render_short,
     scene_cues,
     seed_for,
 )
+from services.video_aspect import LAYOUTS
+from services.video_ffmpeg import run_ffmpeg
 
 DURATION_S = 6.0
 FIRST = [f"w{i}" for i in range(5)]
@@ -194,7 +198,7 @@ async def test_render_into_a_directory_with_filtergraph_special_characters(tmp_p
         (WordTiming("hi", 0.2, 0.8), WordTiming("there", 1.0, 1.6)),
     )
     result = await render_short(
-        voiceover=voice, script=make_script(), out_dir=work / "o", width=360, height=640
+        voiceover=voice, script=make_script(), out_dir=work / "o", scale=1 / 3
     )
     frame = await frame_at(result.video_path, 0.5, width=360, height=640)
     assert white_in_caption_band(frame) > 40
@@ -261,3 +265,130 @@ def test_seed_and_palette_are_stable() -> None:
     assert palette(3) == palette(3)
     assert palette(3) != palette(4)
     assert all(c.startswith("0x") and len(c) == 8 for c in palette(5))
+
+
+# --- footage, aspects, safe area, music -------------------------------------------------------
+
+DARK = "lutrgb=r=val*0.55:g=val*0.55:b=val*0.55"  # footage never reaches caption white
+CLIP_SOURCES = (
+    f"testsrc2=s=1920x1080:r=30,{DARK}",
+    f"mandelbrot=s=480x270:r=30,scale=1920:1080,{DARK}",
+    f"smptehdbars=s=1920x1080:r=30,hue=H=2*t,{DARK}",
+)
+
+
+async def make_clip(path: Path, source: str, seconds: float = 2.0) -> Path:
+    """A short H.264 clip from an ffmpeg lavfi source."""
+    encode = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+    await run_ffmpeg(["-f", "lavfi", "-i", source, "-t", f"{seconds}", *encode, str(path)], "clip")
+    return path
+
+
+def white(frame: npt.NDArray[np.uint8], top: float, bottom: float) -> int:
+    """Near-white pixels between two heights given as fractions of the frame."""
+    h = frame.shape[0]
+    return int((frame[int(h * top) : int(h * bottom)] > 230).all(axis=2).sum())
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def footage_render(tmp_path_factory: pytest.TempPathFactory) -> RenderResult:
+    """Three landscape clips rendered into 9:16 and 1:1 at full size."""
+    work = tmp_path_factory.mktemp("footage")
+    clips = [await make_clip(work / f"c{i}.mp4", src) for i, src in enumerate(CLIP_SOURCES)]
+    footage = [await inspect_footage(c) for c in clips]
+    return await render_short(
+        voiceover=make_voiceover(work),
+        script=make_script(),
+        out_dir=work / "out",
+        footage=footage,
+        aspects=(Aspect.VERTICAL, Aspect.SQUARE),
+    )
+
+
+@pytest.mark.slow
+async def test_footage_render_writes_one_file_per_aspect(footage_render: RenderResult) -> None:
+    assert set(footage_render.outputs) == {Aspect.VERTICAL, Aspect.SQUARE}
+    assert footage_render.video_path == footage_render.outputs[Aspect.VERTICAL]
+    names = sorted(p.name for p in footage_render.video_path.parent.iterdir())
+    assert names == ["thumbnail.png", "video.mp4", "video_1x1.mp4"]
+    for aspect, size in ((Aspect.VERTICAL, (1080, 1920)), (Aspect.SQUARE, (1080, 1080))):
+        info = await probe_media(footage_render.outputs[aspect])
+        assert (info.width, info.height) == size
+        assert abs(info.duration_s - DURATION_S) <= 0.5
+        assert (info.video_codec, info.audio_streams, info.audio_codec) == ("h264", 1, "aac")
+
+
+@pytest.mark.slow
+async def test_captions_over_footage_stay_in_the_safe_area(footage_render: RenderResult) -> None:
+    spoken, silent = [0.3, 1.3, 2.3, 3.7, 5.5], [0.03, 2.8, 3.3]
+    for aspect, (w, h), band in (
+        (Aspect.VERTICAL, (270, 480), (0.60, 0.76)),
+        (Aspect.SQUARE, (300, 300), (0.62, 0.82)),
+    ):
+        layout = LAYOUTS[aspect]
+        path = footage_render.outputs[aspect]
+        lit = [await frame_at(path, t, width=w, height=h) for t in spoken]
+        dark = [await frame_at(path, t, width=w, height=h) for t in silent]
+        assert min(white(f, *band) for f in lit) > 40, aspect
+        assert max(white(f, *band) for f in dark) <= 2, aspect
+        for frame in lit + dark:  # nothing under the platform's UI, top or bottom
+            assert white(frame, 1 - layout.unsafe_bottom, 1.0) == 0, aspect
+            assert white(frame, 0.0, layout.unsafe_top) == 0, aspect
+    assert LAYOUTS[Aspect.VERTICAL].unsafe_bottom >= 0.2
+    assert LAYOUTS[Aspect.VERTICAL].unsafe_top >= 0.12
+
+
+def write_tone_wav(
+    path: Path, duration_s: float, freq: float, spans: list[tuple[float, float]]
+) -> Path:
+    """A mono WAV with a tone at freq during the given spans and silence elsewhere."""
+    rate = 16_000
+    t = np.arange(int(duration_s * rate)) / rate
+    on = np.zeros_like(t)
+    for a, b in spans:
+        on[(t >= a) & (t < b)] = 1.0
+    samples = (0.3 * 32767 * on * np.sin(2 * np.pi * freq * t)).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(samples.tobytes())
+    return path
+
+
+async def tone_level(path: Path, freq: float, start: float, end: float) -> float:
+    """Amplitude of one frequency in the decoded audio between two times."""
+    raw = await run_ffmpeg(
+        ["-i", str(path), "-vn", "-ac", "1", "-ar", "48000", "-f", "f32le", "-"],
+        "audio decode",
+        want_stdout=True,
+    )
+    audio = np.frombuffer(raw, dtype="<f4")[int(start * 48000) : int(end * 48000)]
+    spectrum = np.abs(np.fft.rfft(audio * np.hanning(len(audio))))
+    freqs = np.fft.rfftfreq(len(audio), 1 / 48000)
+    return float(spectrum[np.abs(freqs - freq) < 15].max() / len(audio))
+
+
+@pytest.mark.slow
+async def test_music_is_ducked_under_speech_and_faded_out(tmp_path: Path) -> None:
+    words = timings()
+    voice_wav = write_tone_wav(
+        tmp_path / "voice.wav", DURATION_S, 220, [(w.start, w.end) for w in words]
+    )
+    music = write_tone_wav(tmp_path / "music.wav", 4.0, 1000, [(0.0, 4.0)])  # loops to fill
+    result = await render_short(
+        voiceover=Voiceover(voice_wav, DURATION_S, words),
+        script=make_script(),
+        out_dir=tmp_path / "out",
+        music=music,
+        scale=1 / 6,
+    )
+    video = result.video_path
+    assert (await probe_media(video)).audio_streams == 1
+    speech = await tone_level(video, 1000, 0.8, 2.2)  # inside the first run of words
+    gap = await tone_level(video, 1000, 2.9, 3.3)  # the pause: music back up
+    end = await tone_level(video, 1000, DURATION_S - 0.15, DURATION_S - 0.01)
+    voice = await tone_level(video, 220, 0.8, 2.2)
+    assert gap > 0.01 and voice > 0.01
+    assert speech < gap / 2.5, (speech, gap)  # ducked by about 12 dB
+    assert end < speech / 2, (end, speech)  # ducked and fading to silence

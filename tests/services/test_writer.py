@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import unicodedata
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.content import Brief, Platform, PlatformMeta, Script
+from services.content import Brand, Brief, Platform, PlatformMeta, Scene, Script
 from services.platforms import RULES, check_metadata
-from services.writer import KNOWN_TONES, TONES, WORDS_PER_SECOND, OfflineWriter, Writer
+from services.writer import (
+    KNOWN_TONES,
+    TONES,
+    WORDS_PER_SECOND,
+    EditUnsupported,
+    OfflineWriter,
+    Writer,
+    WriterError,
+)
 
 LONG_TOPIC = (
     "Our new seasonal menu featuring pumpkin spice lattes, maple pecan pie, roasted squash soup "
@@ -211,3 +220,191 @@ def test_any_brief_gives_a_valid_script(
     assert len(metadata) == len(platforms)
     for meta in metadata:
         assert check_metadata(meta) == []
+
+
+# --- brand voice ----------------------------------------------------------------------------------
+
+BRIEF = Brief("our autumn menu", (Platform.TIKTOK, Platform.YOUTUBE), 30, "upbeat")
+
+
+def _brand_write(brief: Brief, brand: Brand) -> tuple[Script, tuple[PlatformMeta, ...]]:
+    async def both() -> tuple[Script, tuple[PlatformMeta, ...]]:
+        writer = OfflineWriter()
+        script = await writer.write(brief, brand=brand)
+        return script, await writer.metadata(brief, script, brand=brand)
+
+    return asyncio.run(both())
+
+
+def _uses(word: str, text: str) -> bool:
+    return re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text, re.IGNORECASE) is not None
+
+
+def _all_text(script: Script, metadata: tuple[PlatformMeta, ...]) -> str:
+    parts = [script.title, script.narration(), *(s.on_screen for s in script.scenes)]
+    parts += [f"{m.title} {m.caption} {' '.join(t[1:] for t in m.hashtags)}" for m in metadata]
+    return "\n".join(parts)
+
+
+def test_an_empty_brand_changes_nothing() -> None:
+    assert _brand_write(BRIEF, Brand()) == _write(BRIEF)
+
+
+def test_the_brand_call_to_action_replaces_the_writers() -> None:
+    brand = Brand(call_to_action="Visit us this weekend!")
+    script, metadata = _brand_write(BRIEF, brand)
+    assert script.call_to_action == "Visit us this weekend!"
+    _check(BRIEF, script)  # still sized to the duration
+    assert all("Visit us this weekend!" in m.caption for m in metadata)
+    assert _brand_write(BRIEF, brand)[0] == script  # deterministic
+
+
+@pytest.mark.parametrize("tone", STYLE_TONES)
+@pytest.mark.parametrize("duration", [5, 30, 90, 180])
+def test_avoided_words_stay_out(tone: str, duration: int) -> None:
+    avoid = ("follow", "Love", "it's", "more", "here's", "let's go", "reels")
+    brief = Brief("cold brew", ALL, duration, tone)
+    script, metadata = _brand_write(brief, Brand(avoid=avoid))
+    _check(brief, script)
+    text = _all_text(script, metadata)
+    assert not [word for word in avoid if _uses(word, text)]
+    assert "#reels" not in {t for m in metadata for t in m.hashtags}
+    assert "#fyp" in metadata[1].hashtags  # other generic tags stay
+
+
+def test_avoided_words_in_the_topic_are_kept() -> None:
+    brief = Brief("the fun run", ALL, 30, "funny")
+    script, metadata = _brand_write(brief, Brand(avoid=("fun", "follow")))
+    assert "fun run" in script.hook.lower()
+    assert script.scenes[0].on_screen == "The fun run"
+    assert "#funrun" in metadata[0].hashtags
+    assert not _uses("follow", _all_text(script, metadata))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    topic=st.text(min_size=1, max_size=60),
+    duration=st.integers(min_value=5, max_value=180),
+    tone=st.sampled_from(STYLE_TONES),
+    avoid=st.lists(
+        st.sampled_from(["follow", "the", "take", "look", "this", "for", "a", "you", "it", "is"]),
+        max_size=6,
+    ),
+)
+def test_any_avoid_list_is_honoured(topic: str, duration: int, tone: str, avoid: list[str]) -> None:
+    brief = Brief(topic, ALL, duration, tone)
+    script, metadata = _brand_write(brief, Brand(avoid=tuple(avoid)))
+    assert Script.model_validate(script.model_dump()) == script
+    for scene in script.scenes:
+        assert 1 <= len(scene.on_screen.split()) <= 6
+    text = _all_text(script, metadata)
+    assert not [w for w in avoid if not _uses(w, topic) and _uses(w, text)]
+    for meta in metadata:
+        assert check_metadata(meta) == []
+
+
+# --- edits ----------------------------------------------------------------------------------------
+
+
+def _revise(script: Script, instruction: str) -> Script:
+    return asyncio.run(OfflineWriter().revise(BRIEF, script, instruction))
+
+
+@pytest.fixture(scope="module")
+def script() -> Script:
+    return _write(Brief("our autumn menu", ALL, 60, "upbeat"))[0]
+
+
+@pytest.mark.parametrize(
+    "instruction",
+    [
+        "replace the hook with: Sweater weather is here!",
+        "Replace the hook with Sweater weather is here!",
+        "new hook: Sweater weather is here!",
+        "change the hook to \u201cSweater weather is here!\u201d",
+        "  Hook:   Sweater weather is here!  ",
+    ],
+)
+def test_revise_replaces_the_hook(script: Script, instruction: str) -> None:
+    revised = _revise(script, instruction)
+    assert revised.hook == "Sweater weather is here!"
+    assert revised.model_dump(exclude={"hook"}) == script.model_dump(exclude={"hook"})
+
+
+@pytest.mark.parametrize(
+    "instruction",
+    [
+        "change scene 2 to: Our pumpkin soup is back, and it's better than ever.",
+        "scene 2: Our pumpkin soup is back, and it's better than ever.",
+        "Scene two: Our pumpkin soup is back, and it's better than ever.",
+        "replace scene #2 with 'Our pumpkin soup is back, and it's better than ever.'",
+    ],
+)
+def test_revise_replaces_a_scene(script: Script, instruction: str) -> None:
+    revised = _revise(script, instruction)
+    new = Scene(
+        narration="Our pumpkin soup is back, and it's better than ever.",
+        on_screen="Our pumpkin soup is back",
+    )
+    assert revised.scenes == (script.scenes[0], new, *script.scenes[2:])
+    assert revised.hook == script.hook and revised.call_to_action == script.call_to_action
+
+
+def test_revise_names_the_scenes_there_are(script: Script) -> None:
+    with pytest.raises(WriterError, match="scenes 1 to 6; there is no scene 9") as caught:
+        _revise(script, "scene 9: Hello")
+    assert not isinstance(caught.value, EditUnsupported)
+
+
+@pytest.mark.parametrize(
+    "instruction",
+    [
+        "call to action: Book a table tonight.",
+        "replace the cta with Book a table tonight.",
+        "Change the call-to-action to: Book a table tonight.",
+        "new CTA: Book a table tonight.",
+    ],
+)
+def test_revise_replaces_the_call_to_action(script: Script, instruction: str) -> None:
+    revised = _revise(script, instruction)
+    assert revised.call_to_action == "Book a table tonight."
+    assert revised.scenes == script.scenes and revised.hook == script.hook
+
+
+@pytest.mark.parametrize("instruction", ["shorter", "Make it shorter, please.", "shorten it"])
+def test_revise_shorter_drops_the_last_scene(script: Script, instruction: str) -> None:
+    assert _revise(script, instruction).scenes == script.scenes[:-1]
+
+
+def test_shorter_stops_at_three_scenes(script: Script) -> None:
+    for _ in range(3):
+        script = _revise(script, "shorter")
+    assert len(script.scenes) == 3
+    with pytest.raises(EditUnsupported, match=r"only 3 scenes.*OPENAI_API_KEY"):
+        _revise(script, "shorter")
+
+
+@pytest.mark.parametrize(
+    "instruction",
+    ["make the hook punchier", "more upbeat please", "scene 2 should mention prices", "hook:"],
+)
+def test_other_edits_say_what_the_offline_writer_can_do(script: Script, instruction: str) -> None:
+    with pytest.raises(EditUnsupported) as caught:
+        _revise(script, instruction)
+    message = str(caught.value)
+    assert isinstance(caught.value, WriterError)
+    assert message.startswith(f"The offline writer can't do \u201c{instruction}\u201d.")
+    for hint in ("new hook:", "scene 2:", "call to action:", "shorter", "OPENAI_API_KEY"):
+        assert hint in message
+
+
+def test_an_edit_needs_some_text(script: Script) -> None:
+    with pytest.raises(WriterError, match="Give the new hook after the colon"):
+        _revise(script, "new hook: !!!")
+
+
+def test_revise_is_deterministic_and_labels_the_writer(script: Script) -> None:
+    first = _revise(script, "new hook: Hello!")
+    assert first == _revise(script, "new hook: Hello!")
+    assert first.writer == "offline"
+    assert script.hook != "Hello!"  # the original is untouched

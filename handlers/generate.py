@@ -1,0 +1,242 @@
+"""The generation job: write (or revise), voice and render one version of a draft."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+
+from handlers.app import App
+from handlers.buttons import draft_buttons
+from handlers.port import Media, MediaKind, Reply
+from handlers.workspace_cmds import brand_of
+from services.content import Brand, Brief, PlatformMeta, Script
+from services.drafts import brief_of, transition
+from services.models import Draft, DraftState, DraftVersion, MediaItem, Workspace
+from services.usage import Usage, UsageLog, usage_records
+from services.video import Aspect, Footage, render_short
+from services.writer import EditUnsupported, WriterError
+
+log = structlog.get_logger(__name__)
+
+STAGES = ("writing the script", "recording the voice", "rendering the video")
+MAX_FOOTAGE = 6
+
+
+@dataclass(frozen=True)
+class Job:
+    """What one run of the generation job works from, read once at its start."""
+
+    draft: Draft
+    version: int
+    brief: Brief
+    brand: Brand
+    voice_id: str | None
+    footage: tuple[Footage, ...]
+    instruction: str | None
+    previous: Script | None
+
+
+def _progress(draft_id: int, version: int, done: int) -> Reply:
+    marks = [
+        ("✅" if i < done else "⏳" if i == done else "▫️") + f" {s}" for i, s in enumerate(STAGES)
+    ]
+    head = f"Draft #{draft_id} v{version}: " + ("ready" if done >= len(STAGES) else "working…")
+    return Reply("\n".join([head, *marks]), edit_key=f"progress:{draft_id}:{version}")
+
+
+async def generate_draft(
+    ctx: dict[str, Any], draft_id: int, version: int, instruction: str | None = None
+) -> str:
+    """Make version `version` of a draft (revising the last by `instruction`) and preview it."""
+    app: App = ctx["app"]
+    job = await _start(app, draft_id, version, instruction)
+    if job is None:
+        return "nothing to do"
+    final_dir = app.drafts_dir / str(draft_id) / f"v{version}"
+    final_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".v{version}-", dir=final_dir.parent))
+    try:
+        reply = await _make(app, job, staging, final_dir)
+    except EditUnsupported as exc:
+        await _give_up(app, job, staging, str(exc), keep_previous=True)
+        return "edit unsupported"
+    except Exception as exc:
+        log.exception("generate.failed", draft_id=draft_id, version=version)
+        await _give_up(app, job, staging, _reason(exc), keep_previous=job.previous is not None)
+        return "failed"
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    await app.chat.send(job.draft.chat_ref, _progress(draft_id, version, len(STAGES)))
+    await app.chat.send(job.draft.chat_ref, reply)
+    return "ready"
+
+
+async def _start(app: App, draft_id: int, version: int, instruction: str | None) -> Job | None:
+    async with app.sessions.begin() as session:
+        draft = await session.get(Draft, draft_id)
+        if draft is None or draft.current_version >= version:
+            return None
+        if draft.state == DraftState.REQUESTED:
+            await transition(
+                session, draft_id, expected=DraftState.REQUESTED, to=DraftState.GENERATING
+            )
+        elif draft.state != DraftState.GENERATING:
+            return None
+        workspace = await session.get(Workspace, draft.workspace_id)
+        assert workspace is not None
+        previous = None
+        if draft.current_version:
+            row = await session.scalar(
+                select(DraftVersion.script).where(
+                    DraftVersion.draft_id == draft_id,
+                    DraftVersion.number == draft.current_version,
+                )
+            )
+            previous = Script.model_validate(row) if row else None
+        items = (
+            await session.execute(
+                select(MediaItem)
+                .where(MediaItem.workspace_id == workspace.id)
+                .order_by(MediaItem.id.desc())
+                .limit(MAX_FOOTAGE)
+            )
+        ).scalars()
+        footage = tuple(
+            Footage(Path(m.path), m.kind, m.duration_s, m.width, m.height)  # type: ignore[arg-type]
+            for m in items
+            if Path(m.path).is_file()
+        )
+    return Job(
+        draft=draft,
+        version=version,
+        brief=brief_of(draft),
+        brand=brand_of(workspace),
+        voice_id=workspace.voice_id,
+        footage=footage,
+        instruction=instruction,
+        previous=previous,
+    )
+
+
+async def _make(app: App, job: Job, staging: Path, final_dir: Path) -> Reply:
+    draft, version = job.draft, job.version
+    started = time.monotonic()
+    usage = UsageLog()
+    await app.chat.send(draft.chat_ref, _progress(draft.id, version, 0))
+    if job.instruction and job.previous is not None:
+        script = await app.writer.revise(
+            job.brief, job.previous, job.instruction, brand=job.brand, usage=usage
+        )
+    else:
+        script = await app.writer.write(job.brief, take=version, brand=job.brand, usage=usage)
+    metadata = await app.writer.metadata(job.brief, script, brand=job.brand, usage=usage)
+    await app.chat.send(draft.chat_ref, _progress(draft.id, version, 1))
+    voiceover = await app.voice.speak(
+        script.narration(), staging / "voice.wav", voice_id=job.voice_id, usage=usage
+    )
+    await app.chat.send(draft.chat_ref, _progress(draft.id, version, 2))
+    rendered = await render_short(
+        voiceover=voiceover,
+        script=script,
+        out_dir=staging,
+        seed=draft.id * 1000 + version,
+        footage=job.footage,
+        aspects=[Aspect(a) for a in draft.aspects],
+    )
+    if final_dir.exists():  # left by an earlier run of this job that died before committing
+        shutil.rmtree(final_dir)
+    staging.rename(final_dir)
+    seconds = time.monotonic() - started
+    usage.add(Usage("render_seconds", "ffmpeg", round(seconds, 2), 0.0))
+    async with app.sessions.begin() as session:
+        session.add(
+            DraftVersion(
+                draft_id=draft.id,
+                number=version,
+                script=script.model_dump(mode="json"),
+                metadata_json=[m.model_dump(mode="json") for m in metadata],
+                words=[[w.word, w.start, w.end] for w in voiceover.words],
+                audio_path=str(final_dir / voiceover.audio_path.name),
+                video_path=str(final_dir / rendered.video_path.name),
+                thumbnail_path=str(final_dir / rendered.thumbnail_path.name),
+                outputs={a.value: str(final_dir / p.name) for a, p in rendered.outputs.items()},
+                duration_s=rendered.duration_s,
+                render_seconds=seconds,
+                instruction=job.instruction,
+            )
+        )
+        session.add_all(usage_records(draft.workspace_id, draft.id, usage))
+        await transition(
+            session,
+            draft.id,
+            expected=DraftState.GENERATING,
+            to=DraftState.READY,
+            current_version=version,
+            error=None,
+        )
+    log.info("generate.done", draft_id=draft.id, version=version, seconds=seconds)
+    return preview(draft, version, script, metadata, final_dir, rendered.duration_s)
+
+
+async def _give_up(app: App, job: Job, staging: Path, reason: str, *, keep_previous: bool) -> None:
+    """Remove partial files; back to the last good version if there is one, else failed."""
+    shutil.rmtree(staging, ignore_errors=True)
+    draft, version = job.draft, job.version
+    to = DraftState.READY if keep_previous else DraftState.FAILED
+    async with app.sessions.begin() as session:
+        await transition(
+            session, draft.id, expected=DraftState.GENERATING, to=to, error=reason[:2000]
+        )
+    if keep_previous:
+        text = (
+            f"⚠️ Draft #{draft.id}: v{version} was not made: {reason}\n"
+            f"The draft is unchanged (v{draft.current_version} is still up for review)."
+        )
+    else:
+        text = (
+            f"⚠️ Draft #{draft.id} v{version} could not be made: {reason} "
+            "Press Regenerate to try again."
+        )
+    await app.chat.send(draft.chat_ref, Reply(text, buttons=draft_buttons(draft.id)))
+
+
+def _reason(exc: Exception) -> str:
+    """One line for the chat: the error's own message (its last line, for ffmpeg's output)."""
+    lines = str(exc).strip().splitlines() or [type(exc).__name__]
+    text = lines[0] if isinstance(exc, WriterError) else lines[-1]
+    return text[:500].rstrip(".") + "."
+
+
+def preview(
+    draft: Draft,
+    version: int,
+    script: Script,
+    metadata: tuple[PlatformMeta, ...],
+    folder: Path,
+    duration_s: float,
+) -> Reply:
+    """The preview message: video, the first platform's metadata, and the decision buttons."""
+    first = metadata[0]
+    lines = [
+        f"🎬 Draft #{draft.id} v{version} is ready for review ({script.writer} writer).",
+        f"“{draft.topic}” · {duration_s:.1f} s · {', '.join(draft.platforms)}",
+        "",
+        f"{first.platform.value.capitalize()} title: {first.title}",
+        f"Caption: {first.caption}",
+        " ".join(first.hashtags),
+    ]
+    video = Media(
+        MediaKind.VIDEO,
+        folder / "video.mp4",
+        caption=first.title,
+        thumbnail=folder / "thumbnail.png",
+    )
+    return Reply("\n".join(lines), buttons=draft_buttons(draft.id), media=(video,))

@@ -1,0 +1,142 @@
+"""The workspace media library: `/media` adds, lists and removes footage for new drafts."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+
+from PIL import Image
+from sqlalchemy import select
+
+from handlers.actor import Actor, Refusal
+from handlers.app import App
+from handlers.port import Attachment, Reply
+from services.models import MediaItem, Role
+from services.video import FootageError, inspect_footage
+from services.workspaces import at_least, audit
+
+USAGE = (
+    "Send /media with a video or photo attached to add it to the library; "
+    "/media list shows it; /media remove <number> takes one out."
+)
+
+
+async def media_command(app: App, actor: Actor, args: str, files: tuple[Attachment, ...]) -> Reply:
+    """`/media` with attachments adds them; `/media list` and `/media remove <n>` manage."""
+    words = args.split()
+    if files:
+        return await _add(app, actor, files)
+    if words[:1] == ["list"] or not words:
+        return await _list(app, actor)
+    if words[0] == "remove" and len(words) == 2 and words[1].isdigit() and len(words[1]) < 18:
+        return await _remove(app, actor, int(words[1]))
+    raise Refusal(USAGE)
+
+
+async def _add(app: App, actor: Actor, files: tuple[Attachment, ...]) -> Reply:
+    if not at_least(actor.member.role, Role.CREATOR):
+        raise Refusal("Viewers can't add media. Ask an owner for the creator role.")
+    limit_mb = app.max_upload_bytes // (1024 * 1024)
+    checked = []
+    for file in files:  # check every file before keeping any
+        size = file.path.stat().st_size
+        if size > app.max_upload_bytes:
+            raise Refusal(f"{_name(file)} is {size / 2**20:.0f} MB; the limit is {limit_mb} MB.")
+        try:
+            footage = await inspect_footage(file.path)
+        except FootageError as exc:
+            raise Refusal(f"{_name(file)} is not a video or image I can use: {exc}") from None
+        checked.append((file, footage, size))
+    library = app.media_dir / "library" / str(actor.workspace.id)
+    library.mkdir(parents=True, exist_ok=True)
+    lines = []
+    async with app.sessions.begin() as session:
+        for file, footage, size in checked:
+            suffix = await asyncio.to_thread(_suffix_by_content, file.path, footage.kind)
+            stored = library / f"{uuid.uuid4().hex}{suffix}"
+            await asyncio.to_thread(_copy_atomically, file.path, stored)
+            item = MediaItem(
+                workspace_id=actor.workspace.id,
+                added_by=actor.member.id,
+                kind=footage.kind,
+                path=str(stored),
+                original_name=_name(file),
+                size_bytes=size,
+                width=footage.width,
+                height=footage.height,
+                duration_s=footage.duration_s,
+            )
+            session.add(item)
+            await session.flush()
+            await audit(
+                session, actor.workspace.id, actor.member.id, "media.add", f"media:{item.id}"
+            )
+            lines.append(f"#{item.id} {_describe(item)}")
+    return Reply(
+        "Added to the media library:\n" + "\n".join(lines) + "\nNew drafts use the newest six."
+    )
+
+
+async def _list(app: App, actor: Actor) -> Reply:
+    async with app.sessions() as session:
+        items = (
+            await session.scalars(
+                select(MediaItem)
+                .where(MediaItem.workspace_id == actor.workspace.id)
+                .order_by(MediaItem.id.desc())
+                .limit(30)
+            )
+        ).all()
+    if not items:
+        return Reply("The media library is empty. " + USAGE)
+    return Reply(
+        "Media library (newest first):\n" + "\n".join(f"#{i.id} {_describe(i)}" for i in items)
+    )
+
+
+async def _remove(app: App, actor: Actor, item_id: int) -> Reply:
+    async with app.sessions.begin() as session:
+        item = await session.get(MediaItem, item_id)
+        if item is None or item.workspace_id != actor.workspace.id:
+            raise Refusal(f"There is no media #{item_id} in this workspace. See /media list.")
+        if not (at_least(actor.member.role, Role.APPROVER) or item.added_by == actor.member.id):
+            raise Refusal("Only approvers, owners and whoever added it can remove media.")
+        await session.delete(item)
+        await audit(
+            session, actor.workspace.id, actor.member.id, "media.remove", f"media:{item_id}"
+        )
+    Path(item.path).unlink(missing_ok=True)
+    return Reply(f"Removed #{item_id} ({item.original_name}) from the media library.")
+
+
+def _describe(item: MediaItem) -> str:
+    length = f", {item.duration_s:.1f} s" if item.duration_s else ""
+    return f"{item.original_name} ({item.kind}, {item.width}x{item.height}{length})"
+
+
+def _name(file: Attachment) -> str:
+    """The sender's file name, for replies only (never used as a path)."""
+    return Path(file.filename).name[:100] or "the file"
+
+
+def _copy_atomically(source: Path, target: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
+    os.close(fd)
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _suffix_by_content(path: Path, kind: str) -> str:
+    """A file-name suffix from what the file is (tools like ffmpeg look at it for images)."""
+    if kind != "image":
+        return ".mp4"
+    with Image.open(path) as image:
+        return f".{(image.format or 'png').lower()}"
