@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 
 from arq.worker import Worker
@@ -57,12 +58,29 @@ def main(argv: list[str] | None = None) -> int:
         case "worker":
             return asyncio.run(_run_worker(settings))
         case _:
-            print(
-                "socialbot: no chat frontend is configured yet. Set TELEGRAM_BOT_TOKEN or "
-                "DISCORD_BOT_TOKEN, or use `socialbot shell` for the console chat.",
-                file=sys.stderr,
-            )
-            return 2
+            return asyncio.run(_run_bot(settings, with_worker=args.command == "run"))
+
+
+async def _run_bot(settings: Settings, *, with_worker: bool) -> int:
+    from bot.serve import NoFrontend, serve
+
+    if not with_worker and not settings.redis_url:
+        print(
+            "socialbot: `socialbot bot` without a worker needs REDIS_URL, shared with the "
+            "workers (`socialbot run` runs both in one process on the embedded Redis).",
+            file=sys.stderr,
+        )
+        return 2
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await serve(settings, stop=stop, with_worker=with_worker)
+    except NoFrontend as exc:
+        print(f"socialbot: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 async def _run_worker(settings: Settings) -> int:

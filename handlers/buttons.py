@@ -15,11 +15,17 @@ class Verb(StrEnum):
     APPROVE = "approve"
     REJECT = "reject"
     REGENERATE = "regen"
+    CAPTIONS = "caps"
 
 
-LABELS = {Verb.APPROVE: "Approve", Verb.REGENERATE: "Regenerate", Verb.REJECT: "Reject"}
+LABELS = {
+    Verb.APPROVE: "Approve",
+    Verb.REGENERATE: "Regenerate",
+    Verb.REJECT: "Reject",
+    Verb.CAPTIONS: "All captions",
+}
 
-_PATTERN = re.compile(r"d:(approve|reject|regen):([1-9][0-9]{0,17})")
+_PATTERN = re.compile(r"d:(approve|reject|regen|caps):([1-9][0-9]{0,17})")
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from handlers.app import App
 from handlers.buttons import Verb
 from handlers.parsing import parse_request, requested_aspects
 from handlers.port import Reply
+from handlers.views import all_captions
 from handlers.workspace_cmds import check_budget
 from services.content import Brief
 from services.drafts import get_draft, transition
@@ -93,6 +94,8 @@ async def request_draft(
 
 async def press(app: App, actor: Actor, verb: Verb, draft_id: int) -> Reply:
     """A button press on a draft: the role and the draft's state are checked anew."""
+    if verb is Verb.CAPTIONS:
+        return await all_captions(app, actor, draft_id)
     if verb is Verb.REGENERATE:
         async with app.sessions() as session:
             draft = await get_draft(session, actor.workspace.id, draft_id)
@@ -165,7 +168,8 @@ async def _approve(session: AsyncSession, actor: Actor, draft: Draft) -> tuple[R
         raise Refusal(describe_state(draft))
     return Reply(
         f"✅ Draft #{draft.id} approved by {actor.member.display_name}. Publishing to "
-        f"{', '.join(draft.platforms)}…"
+        f"{', '.join(draft.platforms)}…",
+        settles=True,
     ), True
 
 
@@ -193,12 +197,15 @@ async def _reject(session: AsyncSession, actor: Actor, draft: Draft) -> Reply:
         )
     )
     await audit(session, actor.workspace.id, actor.member.id, "draft.reject", f"draft:{draft.id}")
-    return Reply(f"❌ Draft #{draft.id} rejected by {actor.member.display_name}.")
+    return Reply(f"❌ Draft #{draft.id} rejected by {actor.member.display_name}.", settles=True)
 
 
 async def _regenerate(session: AsyncSession, actor: Actor, draft: Draft) -> Reply:
     await _restart(session, actor, draft, "regenerate", (DraftState.READY, DraftState.FAILED))
-    return Reply(f"🔄 Making a new version of draft #{draft.id}…")
+    return Reply(
+        f"🔄 {actor.member.display_name} asked for a new version of draft #{draft.id}…",
+        settles=True,
+    )
 
 
 async def _restart(

@@ -42,6 +42,8 @@ class Reply:
     buttons: tuple[Button, ...] = ()
     media: tuple[Media, ...] = ()
     edit_key: str | None = None
+    alert: bool = False  # a refusal: frontends may show it only to the person who acted
+    settles: bool = False  # a decision on the pressed preview: its buttons are now spent
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe form, for the chat queue."""
@@ -53,6 +55,8 @@ class Reply:
                 for m in self.media
             ],
             "edit_key": self.edit_key,
+            "alert": self.alert,
+            "settles": self.settles,
         }
 
     @classmethod
@@ -66,6 +70,8 @@ class Reply:
                 for k, p, c, t in data["media"]
             ),
             edit_key=data.get("edit_key"),
+            alert=bool(data.get("alert", False)),
+            settles=bool(data.get("settles", False)),
         )
 
 
@@ -87,6 +93,8 @@ class Incoming:
     text: str = ""
     button: str | None = None
     attachments: tuple[Attachment, ...] = field(default=())
+    reply_to_user_ref: str | None = None  # the author of the message this one replies to
+    reply_to_user_name: str | None = None
 
 
 class ChatSender(Protocol):

@@ -59,7 +59,7 @@ async def handle(app: App, incoming: Incoming) -> list[Reply]:
     try:
         return await _dispatch(app, incoming)
     except (Refusal, RequestError, BadButton) as exc:
-        return [Reply(f"⚠️ {exc}")]
+        return [Reply(f"⚠️ {exc}", alert=True)]
     except (DBAPIError, RedisError, ConnectionError, TimeoutError) as exc:
         ref = uuid.uuid4().hex[:8]
         log.error("handle.unavailable", ref=ref, error=str(exc))
@@ -114,7 +114,7 @@ async def _dispatch(app: App, incoming: Incoming) -> list[Reply]:
         case "digest":
             return [await _digest(app, actor, command.args)]
         case "role":
-            return [await _role(app, actor, command.args)]
+            return [await _role(app, actor, command.args, incoming)]
         case other:
             return [Reply(f"I don't know /{other[:40]}. Send /help to see the commands.")]
 
@@ -186,11 +186,23 @@ async def _digest(app: App, actor: Actor, args: str) -> Reply:
     return Reply(digest.summary(), media=(Media(MediaKind.PHOTO, chart_path, "Digest"),))
 
 
-async def _role(app: App, actor: Actor, args: str) -> Reply:
-    usage = "Use /role @member <owner|approver|creator|viewer>, e.g. /role @sam approver."
+async def _role(app: App, actor: Actor, args: str, incoming: Incoming) -> Reply:
+    usage = (
+        "Use /role @member <owner|approver|creator|viewer>, e.g. /role @sam approver, "
+        "or reply to their message with /role approver."
+    )
     if actor.member.role != Role.OWNER:
         raise Refusal("Only an owner can change roles.")
     parts = args.split()
+    if len(parts) == 1 and incoming.reply_to_user_ref:
+        async with app.sessions.begin() as session:
+            replied = await member_for(
+                session,
+                actor.workspace,
+                user_ref=incoming.reply_to_user_ref,
+                user_name=incoming.reply_to_user_name or "",
+            )
+        parts = [replied.user_ref, parts[0]]
     if len(parts) != 2:
         raise Refusal(usage)
     handle_, role_name = parts

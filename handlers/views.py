@@ -116,3 +116,26 @@ async def show_version(app: App, actor: Actor, args: str) -> Reply:
 def _script_text(script: Script) -> str:
     scenes = [f"{i}. {s.narration} [{s.on_screen}]" for i, s in enumerate(script.scenes, 1)]
     return "\n".join([f"Hook: {script.hook}", *scenes, f"CTA: {script.call_to_action}"])
+
+
+async def all_captions(app: App, actor: Actor, draft_id: int) -> Reply:
+    """Every platform's title, caption and hashtags for a draft's current version."""
+    async with app.sessions() as session:
+        draft = await get_draft(session, actor.workspace.id, draft_id)
+        if draft is None:
+            raise Refusal(f"I can't find draft #{draft_id} in this workspace.")
+        version = await session.scalar(
+            select(DraftVersion).where(
+                DraftVersion.draft_id == draft_id, DraftVersion.number == draft.current_version
+            )
+        )
+    if version is None:
+        raise Refusal(f"Draft #{draft_id} has no version yet.")
+    blocks = [f"Draft #{draft_id} v{version.number}, per platform:"]
+    for raw in version.metadata_json:
+        meta = PlatformMeta.model_validate(raw)
+        blocks.append(
+            f"\n{meta.platform.value.capitalize()}\nTitle: {meta.title}\n"
+            f"Caption: {meta.caption}\n{' '.join(meta.hashtags)}"
+        )
+    return Reply("\n".join(blocks))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from services.video_faces import detect_faces
+from services.video_ffmpeg import RenderError, ffmpeg_exe, tail
 
 SCORE_WIDTH = 360  # frames are scored at this width, so sharpness compares across sizes
 SHARPNESS_KNEE = 150.0  # Laplacian variance that scores 0.5
@@ -55,18 +57,53 @@ def best_frame(frames: Sequence[Image]) -> int:
     return max(range(len(totals)), key=lambda i: (totals[i], -i))
 
 
-def _read(path: Path) -> Image:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ValueError(f"cannot read candidate frame {path}")
-    return np.asarray(image, dtype=np.uint8)
+async def thumbnail_from_video(
+    video: Path, dest: Path, *, size: tuple[int, int], start: float, end: float
+) -> Path:
+    """Write the best keyframe between start and end (seconds) of a video to dest as PNG.
 
-
-async def pick_thumbnail(candidates: Sequence[Path]) -> Path:
-    """The best of some candidate image files (read and scored in a worker thread)."""
-    paths = list(candidates)
-
-    def choose() -> Path:
-        return paths[best_frame([_read(p) for p in paths])]
-
-    return await asyncio.get_running_loop().run_in_executor(None, choose)
+    Only keyframes are decoded, streamed one at a time: memory stays at one frame per side.
+    """
+    width, height = size
+    frame_bytes = width * height * 3
+    loop = asyncio.get_running_loop()
+    best: Image | None = None
+    best_total = -1.0
+    for lo, hi in ((start, end), (0.0, float("inf"))):  # a short video may have one keyframe
+        window = f"select=between(t\\,{lo:.3f}\\,{hi:.3f})," if hi != float("inf") else ""
+        proc = await asyncio.create_subprocess_exec(
+            *[ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error"],
+            *["-skip_frame", "nokey", "-i", str(video), "-an", "-fps_mode", "passthrough"],
+            *["-vf", f"{window}scale={width}:{height}:flags=area"],
+            *["-f", "rawvideo", "-pix_fmt", "bgr24", "-"],
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        assert proc.stdout is not None and proc.stderr is not None
+        try:
+            while True:
+                try:
+                    chunk = await proc.stdout.readexactly(frame_bytes)
+                except asyncio.IncompleteReadError:
+                    break
+                frame = np.frombuffer(chunk, dtype=np.uint8).reshape(height, width, 3)
+                total = (await loop.run_in_executor(None, score_frame, frame)).total
+                if total > best_total:
+                    best, best_total = frame, total
+            err = await proc.stderr.read()
+            if await proc.wait() != 0:
+                raise RenderError(f"ffmpeg thumbnail decode failed:\n{tail(err)}")
+        finally:
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+        if best is not None:
+            break
+    if best is None:
+        raise RenderError(f"no keyframe could be decoded from {video}")
+    chosen = best
+    if not await loop.run_in_executor(None, cv2.imwrite, str(dest), chosen):
+        raise RenderError(f"could not write the thumbnail {dest}")
+    return dest

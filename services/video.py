@@ -1,7 +1,7 @@
 """Render a short: footage or a generated background, word captions, voice, ducked music.
 
-One ffmpeg pass per aspect ratio (no intermediate encodes); the first pass also writes a few
-candidate frames, and OpenCV picks the thumbnail among them. The pieces live in
+One ffmpeg pass per aspect ratio (no intermediate encodes); OpenCV then picks the thumbnail
+among the first output's keyframes. The pieces live in
 services.captions (ASS), services.footage (probe, focus, crop), services.thumbnails,
 services.video_graph (the ffmpeg command) and services.video_ffmpeg (running ffmpeg).
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 from services.captions import build_ass, escape_ass_text, group_words, scene_cues
 from services.content import Script, Voiceover
 from services.footage import Focus, Footage, FootageError, analyse_footage, inspect_footage
-from services.thumbnails import pick_thumbnail
+from services.thumbnails import thumbnail_from_video
 from services.video_aspect import LAYOUTS, Aspect
 from services.video_ffmpeg import (
     MediaInfo,
@@ -63,7 +63,7 @@ VIDEO_NAME = (
 )  # fixed names inside out_dir: the chat preview relies on them
 THUMBNAIL_NAME = "thumbnail.png"
 THUMB_MAX_SIDE = 1280
-THUMB_AT = (0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85)  # candidate times, of the duration
+THUMB_FROM = 0.1  # thumbnail candidates: the keyframes between 10% and 90% of the duration
 ANALYSIS_JOBS = 2  # clips analysed at once (each is an ffmpeg decode plus OpenCV)
 
 
@@ -138,6 +138,7 @@ async def render_short(
 
     `scale` shrinks every output below its full size (1080x1920 etc.), for previews and tests.
     """
+    aspects = tuple(Aspect(a) for a in aspects)
     _check_args(voiceover, footage, aspects, fps, scale)
     if music is not None and not music.is_file():
         raise RenderError(f"music not found: {music}")
@@ -160,18 +161,7 @@ async def render_short(
             ass_path.write_text(
                 build_ass(voiceover, script, width, height, LAYOUTS[aspect]), encoding="utf-8"
             )
-            last = max(0, int(duration * fps) - 1)
-            spec = OutputSpec(
-                path=temps[aspect],
-                width=width,
-                height=height,
-                ass_path=ass_path,
-                thumbs_pattern=str(work).replace("%", "%%") + "/cand_%02d.png" if i == 0 else None,
-                thumb_size=_thumb_size(width, height),
-                thumb_frames=tuple(
-                    sorted({min(last, round(duration * fps * a)) for a in THUMB_AT})
-                ),
-            )
+            spec = OutputSpec(path=temps[aspect], width=width, height=height, ass_path=ass_path)
             args, files = render_args(
                 slots=slots,
                 voice=voiceover.audio_path,
@@ -190,10 +180,14 @@ async def render_short(
             if info.video_codec != "h264" or (info.width, info.height) != (width, height):
                 raise RenderError(f"unexpected render output for {aspect}: {info}")
             infos[aspect] = info
-        candidates = sorted(work.glob("cand_*.png"))
-        if not candidates:
-            raise RenderError("ffmpeg wrote no thumbnail candidates")
-        os.replace(await pick_thumbnail(candidates), tmp_thumb)
+        first = infos[aspects[0]]
+        await thumbnail_from_video(
+            temps[aspects[0]],
+            tmp_thumb,
+            size=_thumb_size(first.width, first.height),
+            start=duration * THUMB_FROM,
+            end=duration * (1 - THUMB_FROM),
+        )
         for src, dst in [*((temps[a], finals[a]) for a in aspects), (tmp_thumb, thumb_path)]:
             os.replace(src, dst)
             replaced.append(dst)
@@ -203,7 +197,6 @@ async def render_short(
         raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    first = infos[aspects[0]]
     return RenderResult(
         video_path=finals[aspects[0]],
         thumbnail_path=thumb_path,

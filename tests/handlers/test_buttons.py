@@ -34,7 +34,12 @@ def test_near_misses_are_refused(bad: str) -> None:
 
 
 def test_preview_buttons() -> None:
-    assert [b.label for b in draft_buttons(7)] == ["Approve", "Regenerate", "Reject"]
+    assert [b.label for b in draft_buttons(7)] == [
+        "Approve",
+        "Regenerate",
+        "Reject",
+        "All captions",
+    ]
     assert {decode(b.id).draft_id for b in draft_buttons(7)} == {7}
 
 

@@ -9,7 +9,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from services.thumbnails import best_frame, pick_thumbnail, score_frame
+from services.thumbnails import best_frame, score_frame, thumbnail_from_video
+from services.video_ffmpeg import RenderError, run_ffmpeg
 from tests.services.test_footage import hopper
 
 Image = npt.NDArray[np.uint8]
@@ -66,13 +67,18 @@ def test_no_candidates_is_an_error() -> None:
         best_frame([])
 
 
-async def test_pick_thumbnail_reads_candidate_files(tmp_path: Path) -> None:
-    paths = []
-    for i, frame in enumerate((cv2.GaussianBlur(textured(), (0, 0), 8), face_frame())):
-        path = tmp_path / f"cand_{i:02d}.png"
-        assert cv2.imwrite(str(path), frame)
-        paths.append(path)
-    assert await pick_thumbnail(paths) == paths[1]
-    (tmp_path / "broken.png").write_bytes(b"not a png")
-    with pytest.raises(ValueError, match="cannot read"):
-        await pick_thumbnail([tmp_path / "broken.png"])
+async def test_thumbnail_is_the_best_keyframe_of_a_video(tmp_path: Path) -> None:
+    clip = tmp_path / "clip.mp4"
+    graph = (
+        "color=c=0x050505:s=360x640:r=25:d=2[dark];testsrc2=s=360x640:r=25:d=2[sharp];"
+        "[dark][sharp]concat=n=2:v=1:a=0,format=yuv420p"
+    )
+    encode = ["-c:v", "libx264", "-preset", "ultrafast", "-g", "10", str(clip)]
+    await run_ffmpeg(["-filter_complex", graph, *encode], "clip")
+    dest = tmp_path / "thumb.png"
+    assert await thumbnail_from_video(clip, dest, size=(180, 320), start=0.2, end=3.8) == dest
+    thumb = cv2.imread(str(dest))
+    assert thumb.shape == (320, 180, 3)
+    assert score_frame(thumb).exposure > 0.4  # a frame of the test pattern, not the dark half
+    with pytest.raises(RenderError):
+        await thumbnail_from_video(tmp_path / "missing.mp4", dest, size=(18, 32), start=0, end=1)

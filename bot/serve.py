@@ -1,0 +1,92 @@
+"""`socialbot run` and `socialbot bot`: frontends, chat-queue consumer, web app, and worker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from contextlib import AsyncExitStack
+
+import structlog
+import uvicorn
+
+from bot.adapter import ChatAdapter
+from bot.runtime import chat_worker, jobs_worker, open_runtime, running
+from bot.web import MediaLinks, create_web_app
+from services.settings import Settings
+from services.signing import Signer
+
+log = structlog.get_logger(__name__)
+
+
+class NoFrontend(Exception):
+    """Nothing to talk to: no chat frontend is configured."""
+
+
+async def serve(
+    settings: Settings, *, stop: asyncio.Event, with_worker: bool = True, web: bool = True
+) -> None:
+    """Run until `stop` is set: every configured frontend, the web app and (optionally) jobs."""
+    if settings.telegram_bot_token is None:
+        raise NoFrontend(
+            "no chat frontend is configured. Set TELEGRAM_BOT_TOKEN (see the README), "
+            "or use `socialbot shell` for the console chat."
+        )
+    if settings.secret_key is None:
+        log.warning("secret_key.missing", effect="media links last until this process stops")
+    key = (
+        settings.secret_key.get_secret_value().encode()
+        if settings.secret_key
+        else secrets.token_bytes(32)
+    )
+    async with AsyncExitStack() as stack:
+        runtime = await stack.enter_async_context(open_runtime(settings))
+        links = MediaLinks(
+            signer=Signer(key=key, purpose="media"),
+            media_dir=settings.media_dir,
+            public_url=settings.public_url,
+        )
+        adapters: dict[str, ChatAdapter] = {}
+        from bot.telegram import TelegramFrontend
+
+        webhook_secret = (
+            settings.telegram_webhook_secret.get_secret_value()
+            if settings.telegram_webhook_secret
+            else None
+        )
+        telegram = TelegramFrontend(
+            app=runtime.app,
+            token=settings.telegram_bot_token.get_secret_value(),
+            api_base_url=settings.telegram_api_base_url,
+            webhook_url=f"{settings.public_url}/telegram/webhook" if settings.public_url else None,
+            webhook_secret=webhook_secret,
+            media_link=links.url_for,
+        )
+        await telegram.start()
+        stack.push_async_callback(telegram.stop)
+        adapters["telegram"] = telegram
+        workers = [chat_worker(runtime, adapters)]
+        if with_worker:
+            workers.append(jobs_worker(runtime))
+        await stack.enter_async_context(running(*workers))
+        if web:
+            app = create_web_app(
+                links=links,
+                telegram_webhook=telegram.feed_webhook if settings.public_url else None,
+                webhook_secret=webhook_secret,
+            )
+            server = uvicorn.Server(
+                uvicorn.Config(
+                    app, host="0.0.0.0", port=settings.web_port, log_config=None, lifespan="off"
+                )
+            )
+            task = asyncio.create_task(server.serve())
+            stack.push_async_callback(_stop_server, server, task)
+        log.info("socialbot.running", frontends=sorted(adapters), worker=with_worker)
+        await stop.wait()
+
+
+async def _stop_server(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
+    server.should_exit = True
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
