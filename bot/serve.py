@@ -32,6 +32,11 @@ async def serve(
             "no chat frontend is configured. Set TELEGRAM_BOT_TOKEN (see the README), "
             "or use `socialbot shell` for the console chat."
         )
+    if settings.public_url and settings.telegram_webhook_secret is None:
+        raise NoFrontend(
+            "setting TELEGRAM_WEBHOOK_SECRET is missing: with PUBLIC_URL set, Telegram delivers "
+            "updates to the webhook, and every delivery must carry that secret."
+        )
     if settings.secret_key is None:
         log.warning("secret_key.missing", effect="media links last until this process stops")
     key = (
@@ -62,13 +67,6 @@ async def serve(
             webhook_secret=webhook_secret,
             media_link=links.url_for,
         )
-        await telegram.start()
-        stack.push_async_callback(telegram.stop)
-        adapters["telegram"] = telegram
-        workers = [chat_worker(runtime, adapters)]
-        if with_worker:
-            workers.append(jobs_worker(runtime))
-        await stack.enter_async_context(running(*workers))
         if web:
             app = create_web_app(
                 links=links,
@@ -82,6 +80,14 @@ async def serve(
             )
             task = asyncio.create_task(server.serve())
             stack.push_async_callback(_stop_server, server, task)
+            await _until_listening(server, task)
+        await telegram.start()
+        stack.push_async_callback(telegram.stop)
+        adapters["telegram"] = telegram
+        workers = [chat_worker(runtime, adapters)]
+        if with_worker:
+            workers.append(jobs_worker(runtime))
+        await stack.enter_async_context(running(*workers))
         log.info("socialbot.running", frontends=sorted(adapters), worker=with_worker)
         await stop.wait()
 
@@ -90,3 +96,14 @@ async def _stop_server(server: uvicorn.Server, task: asyncio.Task[None]) -> None
     server.should_exit = True
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+async def _until_listening(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
+    """Wait for the web app to accept connections (webhooks must not arrive before it does)."""
+    while not server.started:
+        if task.done():
+            task.result()  # raises what stopped it (e.g. the port is taken)
+            raise RuntimeError(
+                f"the web app stopped before it started on port {server.config.port}"
+            )
+        await asyncio.sleep(0.02)

@@ -45,12 +45,16 @@ class Footage:
 
 @dataclass(frozen=True)
 class Focus:
-    """The point a crop is centred on, as fractions of the frame, and how it was found."""
+    """The point a crop is centred on, as fractions of the frame, and how it was found.
+
+    `track` follows a moving face: (seconds from the clip's start, x, y) at sampled frames.
+    """
 
     x: float
     y: float
     method: Literal["face", "motion", "saliency", "centre"]
     faces: tuple[tuple[float, float, float, float], ...] = ()  # x, y, w, h as fractions
+    track: tuple[tuple[float, float, float], ...] = ()
 
 
 CENTRE = Focus(0.5, 0.5, "centre")
@@ -194,26 +198,36 @@ def _edge_density(gray: FloatMap) -> FloatMap:
     return np.asarray(cv2.blur(cv2.magnitude(gx, gy), (k, k)), dtype=np.float32)
 
 
-def find_focus(frames: Frames) -> Focus:
-    """Where the interest is: faces first, else motion plus colour/edge saliency, else centre."""
+def _face_focus(frames: Frames, times: Sequence[float]) -> Focus | None:
+    h, w = frames.shape[1:3]
+    per_frame = [detect_faces(f) for f in frames]
+    boxes = [b for found in per_frame for b in found]
+    if not boxes:
+        return None
+    main = max(boxes, key=lambda b: b[2] * b[3])
+    # the subject in each frame: its largest face, if about as large as the largest overall
+    points = [
+        (t, (f[0][0] + f[0][2] / 2) / w, (f[0][1] + f[0][3] / 2) / h)
+        for t, f in zip(times, per_frame, strict=False)
+        if f and f[0][2] * f[0][3] >= 0.3 * main[2] * main[3]
+    ]
+    cx = float(np.mean([p[1] for p in points]))
+    cy = float(np.mean([p[2] for p in points]))
+    spread = max(np.ptp([p[1] for p in points]), np.ptp([p[2] for p in points]))
+    track = tuple(points) if len(points) >= 2 and spread > 0.05 else ()
+    faces = tuple((b[0] / w, b[1] / h, b[2] / w, b[3] / h) for b in boxes)
+    return Focus(cx, cy, "face", faces, track)
+
+
+def find_focus(frames: Frames, times: Sequence[float] = ()) -> Focus:
+    """Where the interest is: faces first (tracked if they move), else motion plus colour and
+    edge saliency, else the centre. `times` are the frames' times, for the track."""
     if not len(frames):
         return CENTRE
     h, w = frames.shape[1:3]
-    picks = sorted({0, len(frames) // 2, len(frames) - 1})
-    boxes = [box for i in picks for box in detect_faces(frames[i])]
-    if boxes:
-        main = max(boxes, key=lambda b: b[2] * b[3])
-        # the same face in the other sampled frames: boxes whose centre lies in the largest one
-        same = [
-            b
-            for b in boxes
-            if main[0] <= b[0] + b[2] / 2 <= main[0] + main[2]
-            and main[1] <= b[1] + b[3] / 2 <= main[1] + main[3]
-        ]
-        cx = float(np.mean([b[0] + b[2] / 2 for b in same]))
-        cy = float(np.mean([b[1] + b[3] / 2 for b in same]))
-        faces = tuple((b[0] / w, b[1] / h, b[2] / w, b[3] / h) for b in boxes)
-        return Focus(cx / w, cy / h, "face", faces)
+    times = list(times) or [float(i) for i in range(len(frames))]
+    if (face := _face_focus(frames, times)) is not None:
+        return face
     gray = np.stack(
         [cv2.GaussianBlur(cv2.cvtColor(f, cv2.COLOR_BGR2GRAY), (5, 5), 0) for f in frames]
     )
@@ -243,7 +257,9 @@ def find_focus(frames: Frames) -> Focus:
 async def analyse_footage(footage: Footage, used_s: float) -> Focus:
     """Sample the footage with ffmpeg and find its focus in a worker thread (OpenCV blocks)."""
     frames = await sample_frames(footage, used_s)
-    return await asyncio.get_running_loop().run_in_executor(None, find_focus, frames)
+    span = max(0.1, min(used_s, footage.duration_s or used_s))
+    times = [i * span / SAMPLES for i in range(len(frames))]
+    return await asyncio.get_running_loop().run_in_executor(None, find_focus, frames, times)
 
 
 def _even(v: float) -> int:

@@ -17,10 +17,11 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import accumulate, pairwise
 from pathlib import Path
 
 from services.content import WordTiming
-from services.footage import Focus, Footage, crop_window, image_orientation_filter
+from services.footage import CropWindow, Focus, Footage, crop_window, image_orientation_filter
 from services.video_ffmpeg import escape_filter_value, fonts_dir
 
 MIN_SLOT_S = 1.5  # fewer, longer slots when there are more clips than this allows
@@ -108,11 +109,37 @@ def concat_list(run: Sequence[Slot]) -> tuple[str, list[tuple[float, float]]]:
     return "\n".join(lines) + "\n", entries
 
 
-def _piecewise(bounds: Sequence[float], values: Sequence[int]) -> str:
-    expr = str(values[-1])
+def _piecewise(bounds: Sequence[float], values: Sequence[str]) -> str:
+    expr = values[-1]
     for b, v in zip(reversed(bounds), reversed(values[:-1]), strict=True):
         expr = f"if(lt(t\\,{b:.4f})\\,{v}\\,{expr})"
     return expr
+
+
+def _ramp(points: Sequence[tuple[float, int]]) -> str:
+    """An expression of t: linear between (time, value) points, held before and after."""
+    expr = str(points[-1][1])
+    for (t0, v0), (t1, v1) in reversed(list(pairwise(points))):
+        step = f"{v0}+({v1 - v0})*(t-({t0:.4f}))/{max(1e-3, t1 - t0):.4f}"
+        expr = f"if(lt(t\\,{t1:.4f})\\,{step}\\,{expr})"
+    return f"if(lt(t\\,{points[0][0]:.4f})\\,{points[0][1]}\\,{expr})"
+
+
+def _crop_xy(s: Slot, out: OutputSpec, offset: float) -> tuple[str, str, CropWindow]:
+    """Crop x and y for a slot (expressions of t that pan with a tracked face) and its window."""
+    f = s.footage
+    c = crop_window(f.width, f.height, out.width, out.height, s.focus)
+    looped = (f.duration_s or 0.0) < s.duration - 1e-3
+    if not s.focus.track or looped:
+        return str(c.x), str(c.y), c
+    wins = [
+        (offset + t, crop_window(f.width, f.height, out.width, out.height, Focus(x, y, "face")))
+        for t, x, y in s.focus.track
+        if t <= s.duration
+    ]
+    if len(wins) < 2:
+        return str(c.x), str(c.y), c
+    return _ramp([(t, w.x) for t, w in wins]), _ramp([(t, w.y) for t, w in wins]), c
 
 
 def _finish(width: int, height: int) -> str:
@@ -124,17 +151,18 @@ def _run_chain(
 ) -> str:
     keep = "+".join(f"gte(t\\,{a:.4f})*lt(t\\,{a + n:.4f})" for a, n in entries)
     shift = "+".join(f"gte(T\\,{a:.4f})" for a, _ in entries[1:]) or "0"
-    f0 = run[0].footage
-    crops = [crop_window(f0.width, f0.height, out.width, out.height, s.focus) for s in run]
-    bounds, at = [], 0.0
-    for s in run[:-1]:
+    xs, ys, at = [], [], 0.0
+    for s in run:
+        x, y, crop = _crop_xy(s, out, at)
+        xs.append(x)
+        ys.append(y)
         at += s.duration
-        bounds.append(at - 0.5 / fps)
-    x = _piecewise(bounds, [c.x for c in crops])
-    y = _piecewise(bounds, [c.y for c in crops])
+    bounds = list(accumulate(s.duration for s in run[:-1]))
+    bounds = [b - 0.5 / fps for b in bounds]
+    x, y = _piecewise(bounds, xs), _piecewise(bounds, ys)
     return (
         f"select={keep},setpts=PTS-({shift})*{ENTRY_GAP_S}/TB,fps={fps},"
-        f"crop={crops[0].w}:{crops[0].h}:{x}:{y},{_finish(out.width, out.height)}"
+        f"crop={crop.w}:{crop.h}:{x}:{y},{_finish(out.width, out.height)}"
     )
 
 
@@ -154,9 +182,8 @@ def _image_chain(s: Slot, out: OutputSpec, fps: int) -> str:
 
 
 def _clip_chain(s: Slot, out: OutputSpec, fps: int) -> str:
-    f = s.footage
-    c = crop_window(f.width, f.height, out.width, out.height, s.focus)
-    return f"fps={fps},crop={c.w}:{c.h}:{c.x}:{c.y},{_finish(out.width, out.height)}"
+    x, y, c = _crop_xy(s, out, 0.0)
+    return f"fps={fps},crop={c.w}:{c.h}:{x}:{y},{_finish(out.width, out.height)}"
 
 
 def palette(seed: int) -> tuple[str, str, str]:

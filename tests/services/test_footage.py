@@ -46,10 +46,10 @@ def face_scene(path: Path, left: int = FACE_LEFT) -> Path:
     return path
 
 
-async def face_video(path: Path) -> Path:
-    """A 2 s 1920x1080 clip with the photo near the left edge over a plain background."""
+async def face_video(path: Path, x: str = "60") -> Path:
+    """A 2 s 1920x1080 clip with the photo at x (an expression of t) over a plain background."""
     background = "color=c=0x465060:s=1920x1080:r=30:d=2"
-    graph = "[0:v][1:v]overlay=x=60:y=240,format=yuv420p"
+    graph = f"[0:v][1:v]overlay=x='{x}':y=240,format=yuv420p"
     encode = ["-t", "2", "-c:v", "libx264", "-preset", "ultrafast", str(path)]
     await run_ffmpeg(
         ["-f", "lavfi", "-i", background, "-i", str(hopper()), "-filter_complex", graph, *encode],
@@ -137,6 +137,23 @@ async def test_face_in_a_video_moves_the_crop_left(tmp_path: Path) -> None:
     assert focus.method == "face" and focus.x < 0.3
     crop = crop_window(1920, 1080, 1080, 1920, focus)
     assert crop.x < 200
+
+
+@pytest.mark.slow
+async def test_a_moving_face_is_followed_by_a_panning_crop(tmp_path: Path) -> None:
+    clip = await face_video(tmp_path / "walk.mp4", x="60+t*650")  # left edge to the right
+    footage = await inspect_footage(clip)
+    focus = await analyse_footage(footage, 2.0)
+    assert focus.method == "face" and len(focus.track) >= 4
+    xs = [x for _, x, _ in focus.track]
+    assert xs == sorted(xs) and xs[-1] - xs[0] > 0.3
+    voice = Voiceover(write_wav(tmp_path / "v.wav", 2.0), 2.0, ())
+    result = await render_short(
+        voiceover=voice, script=make_script(), out_dir=tmp_path / "out", footage=[footage]
+    )
+    for t in (0.2, 1.0, 1.8):  # a fixed crop would lose the face at one end or the other
+        frame = await frame_at(result.video_path, t, width=540, height=960)
+        assert detect_faces(np.ascontiguousarray(frame[:, :, ::-1])), t
 
 
 def test_motion_draws_the_focus_when_there_is_no_face() -> None:

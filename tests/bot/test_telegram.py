@@ -1,0 +1,157 @@
+"""The real python-telegram-bot, started as `socialbot run` starts it, against a fake Bot API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.serve import serve
+from services.db import make_engine, make_sessions
+from services.models import Publication
+from tests.conftest import make_settings
+from tests.fakes.telegram_server import FakeTelegram, SentMessage
+
+pytestmark = pytest.mark.slow
+REQUEST = "a 6 second clip about cold brew for tiktok and youtube"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Running:
+    tg: FakeTelegram
+    media: Path
+    port: int
+
+
+@contextlib.asynccontextmanager
+async def running_bot(tmp_path: Path, **values: object) -> AsyncIterator[Running]:
+    """`socialbot run` with Telegram configured, against the fake; stopped afterwards."""
+    async with FakeTelegram() as tg:
+        port = free_port()
+        settings = make_settings(
+            tmp_path / "media",
+            TELEGRAM_BOT_TOKEN=tg.token,
+            TELEGRAM_API_BASE_URL=tg.base_url,
+            WEB_PORT=port,
+            **{k: (v.format(port=port) if isinstance(v, str) else v) for k, v in values.items()},
+        )
+        stop = asyncio.Event()
+        task = asyncio.create_task(serve(settings, stop=stop))
+        try:
+            await tg.wait_for(lambda: tg.commands or task.done(), timeout=30)
+            if task.done():
+                await task
+            yield Running(tg, tmp_path / "media", port)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 60)
+
+
+def is_preview(message: SentMessage) -> bool:
+    return message.media == "video" and any(
+        b.get("callback_data", "").startswith("d:approve:") for b in message.buttons
+    )
+
+
+async def publications(media: Path) -> int:
+    engine = make_engine(f"sqlite+aiosqlite:///{(media / 'socialbot.db').resolve()}")
+    try:
+        async with make_sessions(engine)() as session:
+            return int(
+                (await session.execute(select(func.count()).select_from(Publication))).scalar_one()
+            )
+    finally:
+        await engine.dispose()
+
+
+async def test_whole_flow_in_a_group(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as bot:
+        tg = bot.tg
+        group, olga, cris = tg.group_chat(), tg.user(username="olga"), tg.user(username="cris")
+        assert {c["command"] for c in tg.commands} >= {"draft", "drafts", "status", "role"}
+
+        tg.send_text(group, olga, "/start")
+        await tg.wait_for_message(group, lambda m: "owner" in (m.text or ""))
+        tg.send_text(group, cris, "hello everyone")  # not addressed to the bot: ignored
+        tg.send_text(group, cris, "@socialbot_test_bot /drafts")
+        await tg.wait_for_message(group, lambda m: "No drafts yet" in (m.text or ""))
+
+        tg.fail_next("sendVideo", 429, retry_after=1)
+        tg.send_text(group, olga, f"/draft@socialbot_test_bot {REQUEST}")
+        preview = await tg.wait_for_message(group, is_preview, timeout=120)
+        assert preview.file is not None and preview.file.size > 10_000
+        assert preview.thumbnail is not None
+        assert [c.status for c in tg.calls_to("sendVideo")] == [429, 200]
+        progress = [m for m in tg.messages(group) if (m.text or "").startswith("Draft #1 v1")]
+        assert len(progress) == 1 and len(progress[0].edits) == 3
+        assert "ready" in (progress[0].text or "")
+
+        # A creator's press is refused to them alone; nothing happens.
+        tg.press(group, cris, preview.message_id, label="Approve")
+        await tg.wait_for(lambda: tg.callback_answers)
+        refusal = tg.callback_answers[-1]
+        assert refusal.show_alert and "can't approve" in (refusal.text or "")
+
+        # Two presses at once publish once.
+        tg.press(group, olga, preview.message_id, label="Approve")
+        tg.press(group, olga, preview.message_id, label="Approve")
+        result = await tg.wait_for_message(
+            group, lambda m: (m.text or "").startswith("📣 Draft #1 v1: published"), timeout=60
+        )
+        assert "tiktok" in (result.text or "") and "youtube" in (result.text or "")
+        await tg.wait_for(lambda: len(tg.callback_answers) == 3)
+        assert "already approved" in (tg.callback_answers[-1].text or "")
+        assert await publications(bot.media) == 2
+        manifests = list((bot.media / "outbox").glob("*/*/manifest.json"))
+        assert len(manifests) == 2
+        settled = next(m for m in tg.messages(group) if m.message_id == preview.message_id)
+        assert settled.buttons == [] and "approved by olga" in (settled.caption or "")
+
+
+async def test_media_and_roles_by_reply(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as bot:
+        tg = bot.tg
+        group, olga, sam = tg.group_chat(), tg.user(username="olga"), tg.user(username="sam")
+        tg.send_text(group, olga, "/start")
+        said = tg.send_text(group, sam, "@socialbot_test_bot hi")
+        await tg.wait_for(lambda: len(tg.messages(group)) >= 2)
+        tg.send_text(
+            group, olga, "/role approver", reply_to_message_id=said["message"]["message_id"]
+        )
+        await tg.wait_for_message(group, lambda m: "sam is now approver" in (m.text or ""))
+
+        tg.send_file(
+            group, sam, kind="document", data=b"not a video", filename="clip.mp4", caption="/media"
+        )
+        await tg.wait_for_message(group, lambda m: "not a video or image" in (m.text or ""))
+        assert not list((bot.media / "library").rglob("*.*"))
+
+
+async def test_webhook_checks_the_secret(tmp_path: Path) -> None:
+    async with running_bot(
+        tmp_path, PUBLIC_URL="http://127.0.0.1:{port}", TELEGRAM_WEBHOOK_SECRET="s3cret"
+    ) as bot:
+        tg = bot.tg
+        await tg.wait_for(lambda: tg.webhook is not None)
+        assert tg.webhook is not None
+        assert tg.webhook.url == f"http://127.0.0.1:{bot.port}/telegram/webhook"
+        group, olga = tg.group_chat(), tg.user(username="olga")
+        update = tg.send_text(group, olga, "/start")
+        await tg.wait_for(lambda: True)
+        assert await tg.deliver_webhook(update, secret=None) == 403
+        assert await tg.deliver_webhook(update, secret="wrong") == 403
+        assert tg.messages(group) == []
+        assert await tg.deliver_webhook(update) == 200
+        await tg.wait_for_message(group, lambda m: "owner" in (m.text or ""))
