@@ -151,8 +151,19 @@ async def running(*workers: Worker) -> AsyncIterator[None]:
         yield
     finally:
         for worker in workers:
-            await worker.close()
+            await _close(worker)
         for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+async def _close(worker: Worker) -> None:
+    """Stop a worker; arq re-raises the cancellation of the jobs it cancels, so finish for it."""
+    try:
+        await worker.close()
+    except asyncio.CancelledError:
+        pool = worker._pool  # arq leaves its pool open when close() is interrupted
+        if pool is not None:
+            await pool.aclose()
+            worker._pool = None

@@ -4,8 +4,9 @@ Point PTB at it with `ApplicationBuilder().token(tg.token).base_url(f"{tg.base_u
 .base_file_url(f"{tg.base_url}/file/bot")`. It speaks the wire protocol: `POST /bot{token}/{method}`
 with a form-encoded, JSON or multipart body, answered `{"ok": true, "result": ...}` or with
 Telegram's error shape and HTTP status. Tests play the users (`send_text`, `press`, `send_file`),
-which queues updates for `getUpdates` (and pushes them to the webhook, if one is set), then look at
-what the bot did (`messages`, `calls`, `callback_answers`, `commands`, `webhook`).
+which queues updates for `getUpdates`; in webhook mode tests post them with `deliver_webhook` (or
+set `push_to_webhook=True`). Then they look at what the bot did (`messages`, `calls`,
+`callback_answers`, `commands`, `webhook`).
 """
 
 from __future__ import annotations
@@ -198,13 +199,16 @@ class Webhook:
     allowed_updates: list[str] | None = None
 
 
+def _u16(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
 def auto_entities(text: str) -> list[JSON]:
     """The `bot_command` and `mention` entities Telegram attaches (offsets in UTF-16 units)."""
     spans = [(m, "bot_command") for m in _COMMAND.finditer(text)]
     spans += [(m, "mention") for m in _MENTION.finditer(text)]
-    u16 = lambda s: len(s.encode("utf-16-le")) // 2  # noqa: E731
     return [
-        {"type": kind, "offset": u16(text[: m.start()]), "length": u16(m.group())}
+        {"type": kind, "offset": _u16(text[: m.start()]), "length": _u16(m.group())}
         for m, kind in sorted(spans, key=lambda s: s[0].start())
     ]
 
@@ -231,8 +235,10 @@ class FakeTelegram:
         bot_username: str = "socialbot_test_bot",
         upload_limit: int = 50 * MB,
         download_limit: int = 20 * MB,
+        push_to_webhook: bool = False,
     ):
         self.token, self.upload_limit, self.download_limit = token, upload_limit, download_limit
+        self.push_to_webhook = push_to_webhook  # injected updates are POSTed as Telegram would
         bot_id = token.split(":")[0]
         self.bot_user = User(int(bot_id) if bot_id.isdigit() else 1, "Test Bot", bot_username, True)
         self.base_url = ""
@@ -448,7 +454,7 @@ class FakeTelegram:
         """Injected updates the bot has not confirmed yet."""
         return list(self._pending)
 
-    async def wait_for(self, predicate: Callable[[], T], timeout: float = 5.0) -> T:
+    async def wait_for(self, predicate: Callable[[], T | None], timeout: float = 5.0) -> T:
         """Wait until `predicate()` is truthy (checked after every API call and injection)."""
         try:
             async with asyncio.timeout(timeout):
@@ -480,7 +486,7 @@ class FakeTelegram:
         update = {"update_id": next(self._ids), **body}
         self.updates.append(update)
         self._pending.append(update)
-        if self.webhook is not None:
+        if self.webhook is not None and self.push_to_webhook:
             task = asyncio.get_running_loop().create_task(self.deliver_webhook(update))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -514,11 +520,14 @@ class FakeTelegram:
     def _media_object(
         self, kind: str, stored: StoredFile, p: JSON, thumb: StoredFile | None
     ) -> Any:
-        ids = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id}
+        ids: JSON = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id}
         ids["file_size"] = stored.size
         width, height = int(p.get("width", 0)), int(p.get("height", 0))
         if kind == "photo":  # Telegram sends sizes: a small one and the original
-            small = ids | {"file_id": stored.file_id + "-s", "file_unique_id": stored.file_id}
+            small: JSON = ids | {
+                "file_id": stored.file_id + "-s",
+                "file_unique_id": stored.file_unique_id + "s",
+            }
             self._files[small["file_id"]] = stored
             scale = min(1.0, 320 / max(width, height, 1))
             small |= {"width": int(width * scale), "height": int(height * scale)}
@@ -763,7 +772,7 @@ class FakeTelegram:
         return self._edit("editMessageReplyMarkup", sent, p, key, getattr(sent, key))
 
     async def _m_deleteMessage(self, p: JSON, f: dict[str, Upload]) -> bool:
-        chat, mid = self._chat(p), p.get("message_id")
+        chat, mid = self._chat(p), int(p.get("message_id") or 0)
         if self._raw.pop((chat.id, mid), None) is None:
             raise _bad("message to delete not found")
         for sent in self._sent[chat.id]:
