@@ -39,7 +39,7 @@ COMMANDS = [
     ("drafts", "the latest drafts"),
     ("status", "one draft's state: /status <number>"),
     ("edit", "revise a draft: /edit <number> <instruction>"),
-    ("schedule", "publish an approved draft later"),
+    ("show", "a version's preview again: /show <number> [version]"),
     ("digest", "what was made and published, with a chart"),
     ("role", "set a member's role (owners)"),
     ("media", "add a video or photo to the library"),

@@ -158,3 +158,49 @@ async def test_webhook_checks_the_secret(tmp_path: Path) -> None:
         assert tg.messages(group) == []
         assert await tg.deliver_webhook(update) == 200
         await tg.wait_for_message(group, lambda m: "owner" in (m.text or ""))
+
+
+async def test_long_text_is_split_and_big_videos_become_links(tmp_path: Path) -> None:
+    from bot.runtime import open_runtime
+    from bot.telegram import TelegramFrontend, split_text
+    from bot.web import MediaLinks
+    from handlers.port import Media, MediaKind, Reply
+    from services.signing import Signer
+
+    assert split_text("a" * 5000) == ["a" * 4096, "a" * 904]
+    assert split_text("line\n" * 1000)[0].endswith("line") and len(split_text("line\n" * 1000)) == 2
+    async with FakeTelegram() as tg:
+        settings = make_settings(tmp_path / "media", PUBLIC_URL="https://bot.example.com")
+        async with open_runtime(settings) as runtime:
+            links = MediaLinks(
+                signer=Signer(key=b"k", purpose="media"),
+                media_dir=settings.media_dir,
+                public_url=settings.public_url,
+            )
+            frontend = TelegramFrontend(
+                app=runtime.app, token=tg.token, api_base_url=tg.base_url, media_link=links.url_for
+            )
+            await frontend.application.initialize()
+            try:
+                group = tg.group_chat()
+                await frontend.render(f"telegram:{group.id}", Reply("word " * 1500))
+                parts = [m.text or "" for m in tg.messages(group)]
+                assert len(parts) == 2 and all(len(p) <= 4096 for p in parts)
+                assert " ".join(parts).split() == ("word " * 1500).split()
+
+                video = settings.media_dir / "drafts" / "1" / "v1" / "video.mp4"
+                video.parent.mkdir(parents=True)
+                video.write_bytes(b"\0" * 5000)
+                frontend.upload_limit = 4000
+                await frontend.render(
+                    f"telegram:{group.id}",
+                    Reply("Preview", media=(Media(MediaKind.VIDEO, video, "t"),)),
+                )
+                last = tg.messages(group)[-1]
+                assert last.media is None and "over Telegram's upload limit" in (last.text or "")
+                url = (last.text or "").split(": ", 1)[1]
+                assert url.startswith("https://bot.example.com/media/")
+                assert links.resolve(url.rsplit("/", 1)[1]) == video.resolve()
+                assert tg.calls_to("sendVideo") == []
+            finally:
+                await frontend.application.shutdown()
