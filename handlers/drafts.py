@@ -62,7 +62,7 @@ async def request_draft(
     app: App, actor: Actor, chat_ref: str, text: str, *, brief: Brief | None = None
 ) -> Reply:
     """`/draft <request>`: parse (unless already read), store a draft and queue its generation."""
-    if not at_least(actor.member.role, Role.CREATOR):
+    if not at_least(actor.role, Role.CREATOR):
         raise Refusal("Viewers can't request drafts. Ask an owner for the creator role.")
     if brief is None:
         brief = parse_request(text)
@@ -120,16 +120,16 @@ async def press(app: App, actor: Actor, verb: Verb, draft_id: int) -> Reply:
 
 
 def _can_approve(actor: Actor, draft: Draft) -> bool:
-    if at_least(actor.member.role, Role.APPROVER):
+    if at_least(actor.role, Role.APPROVER):
         return True
     own = draft.requested_by == actor.member.id
-    return actor.member.role == Role.CREATOR and own and actor.workspace.allow_self_approval
+    return actor.role == Role.CREATOR and own and actor.workspace.allow_self_approval
 
 
 async def _approve(session: AsyncSession, actor: Actor, draft: Draft) -> tuple[Reply, bool]:
     if not _can_approve(actor, draft):
         raise Refusal(
-            f"{actor.member.display_name}, your role ({actor.member.role}) can't approve drafts. "
+            f"{actor.member.display_name}, your role ({actor.role}) can't approve drafts. "
             "An owner can make you an approver with /role."
         )
     if draft.state != DraftState.READY:
@@ -175,10 +175,10 @@ async def _approve(session: AsyncSession, actor: Actor, draft: Draft) -> tuple[R
 
 def _require_requester_or_approver(actor: Actor, draft: Draft, action: str) -> None:
     """Approvers and owners may act on any draft; creators on their own."""
-    own = draft.requested_by == actor.member.id and actor.member.role != Role.VIEWER
-    if not (own or at_least(actor.member.role, Role.APPROVER)):
+    own = draft.requested_by == actor.member.id and actor.role != Role.VIEWER
+    if not (own or at_least(actor.role, Role.APPROVER)):
         raise Refusal(
-            f"{actor.member.display_name}, your role ({actor.member.role}) can't {action} "
+            f"{actor.member.display_name}, your role ({actor.role}) can't {action} "
             "someone else's draft."
         )
 

@@ -38,7 +38,7 @@ async def media_command(app: App, actor: Actor, args: str, files: tuple[Attachme
 
 
 async def _add(app: App, actor: Actor, files: tuple[Attachment, ...]) -> Reply:
-    if not at_least(actor.member.role, Role.CREATOR):
+    if not at_least(actor.role, Role.CREATOR):
         raise Refusal("Viewers can't add media. Ask an owner for the creator role.")
     limit_mb = app.max_upload_bytes // (1024 * 1024)
     checked = []
@@ -103,7 +103,7 @@ async def _remove(app: App, actor: Actor, item_id: int) -> Reply:
         item = await session.get(MediaItem, item_id)
         if item is None or item.workspace_id != actor.workspace.id:
             raise Refusal(f"There is no media #{item_id} in this workspace. See /media list.")
-        if not (at_least(actor.member.role, Role.APPROVER) or item.added_by == actor.member.id):
+        if not (at_least(actor.role, Role.APPROVER) or item.added_by == actor.member.id):
             raise Refusal("Only approvers, owners and whoever added it can remove media.")
         await session.delete(item)
         await audit(

@@ -93,6 +93,7 @@ class Incoming:
     text: str = ""
     button: str | None = None
     attachments: tuple[Attachment, ...] = field(default=())
+    groups: tuple[str, ...] = ()  # the user's roles in the chat service (e.g. Discord roles)
     reply_to_user_ref: str | None = None  # the author of the message this one replies to
     reply_to_user_name: str | None = None
 

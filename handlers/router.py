@@ -21,7 +21,7 @@ from handlers.port import Incoming, Media, MediaKind, Reply
 from handlers.views import draft_status, list_drafts, show_version
 from handlers.workspace_cmds import brand_command, budget_command, voice_command
 from services.digest import compute_digest, render_chart
-from services.models import Role, utcnow
+from services.models import Role, Workspace, utcnow
 from services.usage import UsageLog, usage_records
 from services.workspaces import (
     audit,
@@ -149,7 +149,7 @@ async def _actor(app: App, incoming: Incoming) -> Actor | None:
         member = await member_for(
             session, workspace, user_ref=incoming.user_ref, user_name=incoming.user_name
         )
-    return Actor(workspace, member)
+    return Actor(workspace, member, incoming.groups)
 
 
 async def _start(app: App, incoming: Incoming) -> Reply:
@@ -168,7 +168,7 @@ async def _start(app: App, incoming: Incoming) -> Reply:
     actor = await _actor(app, incoming)
     assert actor is not None
     return Reply(
-        f"This chat is already a workspace; {actor.member.display_name} is {actor.member.role}. "
+        f"This chat is already a workspace; {actor.member.display_name} is {actor.role}. "
         "Send /help for the commands."
     )
 
@@ -186,14 +186,43 @@ async def _digest(app: App, actor: Actor, args: str) -> Reply:
     return Reply(digest.summary(), media=(Media(MediaKind.PHOTO, chart_path, "Digest"),))
 
 
+async def _group_role(app: App, actor: Actor, parts: list[str]) -> Reply:
+    """`/role group <name> <role|none>`: everyone with that chat role gets at least this one."""
+    if len(parts) < 2:
+        raise Refusal("Use /role group <server role> <owner|approver|creator|viewer|none>.")
+    *name_parts, role_name = parts
+    name = " ".join(name_parts).removeprefix("@").strip()
+    if role_name.lower() != "none" and role_name.lower() not in {r.value for r in Role}:
+        raise Refusal(
+            f"“{role_name[:40]}” is not a role: owner, approver, creator, viewer or none."
+        )
+    async with app.sessions.begin() as session:
+        workspace = await session.get(Workspace, actor.workspace.id)
+        assert workspace is not None
+        mapping = dict(workspace.role_map or {})
+        if role_name.lower() == "none":
+            mapping.pop(name.lower(), None)
+        else:
+            mapping[name.lower()] = role_name.lower()
+        workspace.role_map = mapping
+        await audit(
+            session, workspace.id, actor.member.id, "workspace.role_map", name, role=role_name
+        )
+    if role_name.lower() == "none":
+        return Reply(f"Members with the role “{name}” no longer get a role from it.")
+    return Reply(f"Everyone with the role “{name}” is now at least {role_name.lower()}.")
+
+
 async def _role(app: App, actor: Actor, args: str, incoming: Incoming) -> Reply:
     usage = (
         "Use /role @member <owner|approver|creator|viewer>, e.g. /role @sam approver, "
         "or reply to their message with /role approver."
     )
-    if actor.member.role != Role.OWNER:
+    if actor.role != Role.OWNER:
         raise Refusal("Only an owner can change roles.")
     parts = args.split()
+    if parts[:1] == ["group"]:
+        return await _group_role(app, actor, parts[1:])
     if len(parts) == 1 and incoming.reply_to_user_ref:
         async with app.sessions.begin() as session:
             replied = await member_for(

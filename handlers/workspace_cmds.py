@@ -77,7 +77,7 @@ async def brand_command(app: App, actor: Actor, args: str) -> Reply:
     """`/brand` shows the brand voice; `/brand <fields>` or `/brand clear` changes it."""
     if not args.strip():
         return Reply(describe_brand(brand_of(actor.workspace)))
-    if not at_least(actor.member.role, Role.APPROVER):
+    if not at_least(actor.role, Role.APPROVER):
         raise Refusal("Only approvers and owners can change the brand voice.")
     clear = args.strip().lower() == "clear"
     changes = {} if clear else parse_brand(args)
@@ -98,7 +98,7 @@ async def voice_command(app: App, actor: Actor, args: str) -> Reply:
             f"Voice: {current} ({app.voice_name}). Set one with /voice <voice id> "
             "(ElevenLabs voice ids are in your voice library), or /voice default."
         )
-    if not at_least(actor.member.role, Role.APPROVER):
+    if not at_least(actor.role, Role.APPROVER):
         raise Refusal("Only approvers and owners can change the voice.")
     if choice.lower() != "default" and not _VOICE_ID.fullmatch(choice):
         raise Refusal(
@@ -122,7 +122,7 @@ async def budget_command(app: App, actor: Actor, args: str) -> Reply:
         limit = actor.workspace.monthly_budget_usd
         of = f" of the ${limit:.2f} monthly budget" if limit is not None else " (no budget set)"
         return Reply(f"Spent this month: ${spent:.2f}{of}. Owners set one with /budget <usd>.")
-    if actor.member.role != Role.OWNER:
+    if actor.role != Role.OWNER:
         raise Refusal("Only an owner can set the budget.")
     if choice == "off":
         limit_value = None

@@ -109,6 +109,7 @@ class Workspace(Base):
     default_role: Mapped[str] = mapped_column(String(20), default=Role.CREATOR)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     brand: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    role_map: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     voice_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
     monthly_budget_usd: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -125,15 +125,16 @@ def _ramp(points: Sequence[tuple[float, int]]) -> str:
     return f"if(lt(t\\,{points[0][0]:.4f})\\,{points[0][1]}\\,{expr})"
 
 
-def _crop_xy(s: Slot, out: OutputSpec, offset: float) -> tuple[str, str, CropWindow]:
-    """Crop x and y for a slot (expressions of t that pan with a tracked face) and its window."""
+def crop_xy(s: Slot, width: int, height: int, offset: float) -> tuple[str, str, CropWindow]:
+    """Crop x and y for a slot into width x height (expressions of t, `offset` the slot's start,
+    that pan with a tracked face) and the crop window's size."""
     f = s.footage
-    c = crop_window(f.width, f.height, out.width, out.height, s.focus)
+    c = crop_window(f.width, f.height, width, height, s.focus)
     looped = (f.duration_s or 0.0) < s.duration - 1e-3
     if not s.focus.track or looped:
         return str(c.x), str(c.y), c
     wins = [
-        (offset + t, crop_window(f.width, f.height, out.width, out.height, Focus(x, y, "face")))
+        (offset + t, crop_window(f.width, f.height, width, height, Focus(x, y, "face")))
         for t, x, y in s.focus.track
         if t <= s.duration
     ]
@@ -153,7 +154,7 @@ def _run_chain(
     shift = "+".join(f"gte(T\\,{a:.4f})" for a, _ in entries[1:]) or "0"
     xs, ys, at = [], [], 0.0
     for s in run:
-        x, y, crop = _crop_xy(s, out, at)
+        x, y, crop = crop_xy(s, out.width, out.height, at)
         xs.append(x)
         ys.append(y)
         at += s.duration
@@ -182,7 +183,7 @@ def _image_chain(s: Slot, out: OutputSpec, fps: int) -> str:
 
 
 def _clip_chain(s: Slot, out: OutputSpec, fps: int) -> str:
-    x, y, c = _crop_xy(s, out, 0.0)
+    x, y, c = crop_xy(s, out.width, out.height, 0.0)
     return f"fps={fps},crop={c.w}:{c.h}:{x}:{y},{_finish(out.width, out.height)}"
 
 

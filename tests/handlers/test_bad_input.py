@@ -208,3 +208,29 @@ async def test_unset_chat_and_unknown_commands(runtime: Runtime) -> None:
     assert "can't find draft #42" in await say(app, "/status 42")
     assert "1 to 365 days" in await say(app, "/digest 0")
     assert (await snapshot(app))["drafts"] == []
+
+
+async def test_chat_groups_map_to_roles(runtime: Runtime) -> None:
+    app = runtime.app
+    await say(app, "/start")
+    await say(app, "hi", user="eddie")  # joins as creator
+    draft_id = await add_draft(app, DraftState.READY)
+
+    async def press_as_editor() -> str:
+        incoming = Incoming(
+            CHAT,
+            "console:eddie",
+            "eddie",
+            button=encode(Verb.APPROVE, draft_id),
+            groups=("Editors", "everyone"),
+        )
+        return (await handle(app, incoming))[0].text
+
+    assert "can't approve" in await press_as_editor()
+    assert "Only an owner" in await say(app, "/role group Editors approver", user="eddie")
+    assert "not a role" in await say(app, "/role group Editors boss")
+    assert "at least approver" in await say(app, "/role group Editors approver")
+    assert "approved by eddie" in await press_as_editor()
+    assert "no longer" in await say(app, "/role group editors none")
+    async with app.sessions() as session:
+        assert (await session.execute(select(Workspace.role_map))).scalar_one() == {}
