@@ -27,12 +27,12 @@ async def serve(
     settings: Settings, *, stop: asyncio.Event, with_worker: bool = True, web: bool = True
 ) -> None:
     """Run until `stop` is set: every configured frontend, the web app and (optionally) jobs."""
-    if settings.telegram_bot_token is None:
+    if settings.telegram_bot_token is None and settings.discord_bot_token is None:
         raise NoFrontend(
-            "no chat frontend is configured. Set TELEGRAM_BOT_TOKEN (see the README), "
-            "or use `socialbot shell` for the console chat."
+            "no chat frontend is configured. Set TELEGRAM_BOT_TOKEN or DISCORD_BOT_TOKEN "
+            "(see the README), or use `socialbot shell` for the console chat."
         )
-    if settings.public_url and settings.telegram_webhook_secret is None:
+    if settings.public_url and settings.telegram_bot_token and not settings.telegram_webhook_secret:
         raise NoFrontend(
             "setting TELEGRAM_WEBHOOK_SECRET is missing: with PUBLIC_URL set, Telegram delivers "
             "updates to the webhook, and every delivery must carry that secret."
@@ -52,25 +52,31 @@ async def serve(
             public_url=settings.public_url,
         )
         adapters: dict[str, ChatAdapter] = {}
-        from bot.telegram import TelegramFrontend
-
+        telegram = None
         webhook_secret = (
             settings.telegram_webhook_secret.get_secret_value()
             if settings.telegram_webhook_secret
             else None
         )
-        telegram = TelegramFrontend(
-            app=runtime.app,
-            token=settings.telegram_bot_token.get_secret_value(),
-            api_base_url=settings.telegram_api_base_url,
-            webhook_url=f"{settings.public_url}/telegram/webhook" if settings.public_url else None,
-            webhook_secret=webhook_secret,
-            media_link=links.url_for,
-        )
+        if settings.telegram_bot_token is not None:
+            from bot.telegram import TelegramFrontend
+
+            telegram = TelegramFrontend(
+                app=runtime.app,
+                token=settings.telegram_bot_token.get_secret_value(),
+                api_base_url=settings.telegram_api_base_url,
+                webhook_url=(
+                    f"{settings.public_url}/telegram/webhook" if settings.public_url else None
+                ),
+                webhook_secret=webhook_secret,
+                media_link=links.url_for,
+            )
         if web:
             app = create_web_app(
                 links=links,
-                telegram_webhook=telegram.feed_webhook if settings.public_url else None,
+                telegram_webhook=(
+                    telegram.feed_webhook if telegram is not None and settings.public_url else None
+                ),
                 webhook_secret=webhook_secret,
             )
             server = uvicorn.Server(
@@ -81,9 +87,23 @@ async def serve(
             task = asyncio.create_task(server.serve())
             stack.push_async_callback(_stop_server, server, task)
             await _until_listening(server, task)
-        await telegram.start()
-        stack.push_async_callback(telegram.stop)
-        adapters["telegram"] = telegram
+        if telegram is not None:
+            await telegram.start()
+            stack.push_async_callback(telegram.stop)
+            adapters["telegram"] = telegram
+        if settings.discord_bot_token is not None:
+            from bot.discord import DiscordFrontend
+
+            discord_frontend = DiscordFrontend(
+                app=runtime.app,
+                token=settings.discord_bot_token.get_secret_value(),
+                api_base_url=settings.discord_api_base_url,
+                gateway_url=settings.discord_gateway_url,
+                media_link=links.url_for,
+            )
+            await discord_frontend.start()
+            stack.push_async_callback(discord_frontend.stop)
+            adapters["discord"] = discord_frontend
         workers = [chat_worker(runtime, adapters)]
         if with_worker:
             workers.append(jobs_worker(runtime))
