@@ -142,15 +142,6 @@ async def library_footage(folder: Path) -> list[Footage]:
     return [f for f in found if f is not None]
 
 
-def image_orientation_filter(footage: Footage) -> str:
-    """Filters that turn a stored image upright (ffmpeg ignores EXIF orientation)."""
-    if footage.kind != "image":
-        return ""
-    return {90: "transpose=clock,", 180: "hflip,vflip,", 270: "transpose=cclock,"}.get(
-        footage.rotation, ""
-    )
-
-
 def analysis_size(width: int, height: int) -> tuple[int, int]:
     """Size of sampled frames: the longer side ANALYSIS_SIDE, both even."""
     scale = ANALYSIS_SIDE / max(width, height)
@@ -163,7 +154,7 @@ async def sample_frames(footage: Footage, used_s: float, count: int = SAMPLES) -
     scale = f"scale={aw}:{ah}:flags=area"
     if footage.kind == "image":
         args = ["-i", str(footage.path), "-frames:v", "1"]
-        args += ["-vf", image_orientation_filter(footage) + scale]
+        args += ["-vf", scale]  # ffmpeg turns JPEGs upright by their EXIF orientation itself
     else:
         span = max(0.1, min(used_s, footage.duration_s or used_s))
         args = ["-t", f"{span:.3f}", "-i", str(footage.path), "-frames:v", str(count + 1)]

@@ -104,6 +104,20 @@ async def _slots(footage: Sequence[Footage], duration: float) -> list[Slot]:
     ]
 
 
+async def _probed(footage: Sequence[Footage]) -> list[Footage]:
+    """Footage built by hand (no codec: say, from database rows) probed again for the codec,
+    pixel format and rotation that decide how it is read."""
+    gate = asyncio.Semaphore(4)
+
+    async def one(f: Footage) -> Footage:
+        if f.codec:
+            return f
+        async with gate:
+            return await inspect_footage(f.path)
+
+    return list(await asyncio.gather(*(one(f) for f in footage)))
+
+
 def _check_args(
     voiceover: Voiceover,
     footage: Sequence[Footage],
@@ -140,6 +154,7 @@ async def render_short(
     """
     aspects = tuple(Aspect(a) for a in aspects)
     _check_args(voiceover, footage, aspects, fps, scale)
+    footage = await _probed(footage)
     if music is not None and not music.is_file():
         raise RenderError(f"music not found: {music}")
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -4,8 +4,9 @@ Video: consecutive clips of one kind (codec, size, pixel format, no rotation) ar
 one concat-demuxer input, so one decoder serves them all. Each list entry is given a second of
 spare timeline after its out-point; the B-frames a decoder still emits past an out-point land
 in that gap, where `select` drops them, and `setpts` closes the gaps again. Per-clip crops are
-`crop` x/y expressions of time. Images (Ken Burns zoom towards the focus) and rotated clips
-are inputs of their own; segments are joined with the concat filter. Then captions (libass).
+`crop` x/y expressions of time (a pan where a tracked face moves). Images (Ken Burns zoom
+towards the focus) and rotated clips are inputs of their own; segments are joined with the
+concat filter. Then captions (libass).
 
 No side outputs: a sparse second output (say, a few thumbnail frames) makes ffmpeg's
 scheduler keep feeding the lagging output while frames pile up for the encoder (650 MB
@@ -21,7 +22,7 @@ from itertools import accumulate, pairwise
 from pathlib import Path
 
 from services.content import WordTiming
-from services.footage import CropWindow, Focus, Footage, crop_window, image_orientation_filter
+from services.footage import CropWindow, Focus, Footage, crop_window
 from services.video_ffmpeg import escape_filter_value, fonts_dir
 
 MIN_SLOT_S = 1.5  # fewer, longer slots when there are more clips than this allows
@@ -175,7 +176,7 @@ def _image_chain(s: Slot, out: OutputSpec, fps: int) -> str:
     frames = max(1, round(s.duration * fps))
     zoom = f"1+{KEN_BURNS_ZOOM}*on/{max(1, frames - 1)}"
     return (
-        f"{image_orientation_filter(f)}crop={c.w}:{c.h}:{c.x}:{c.y},"
+        f"crop={c.w}:{c.h}:{c.x}:{c.y},"
         f"scale={out.width * 2}:{out.height * 2}:flags=bicubic,"
         f"zoompan=z={zoom}:x=(iw-iw/zoom)*{fx:.4f}:y=(ih-ih/zoom)*{fy:.4f}"
         f":d={frames}:s={out.width}x{out.height}:fps={fps},scale=out_range=tv,setsar=1,format=yuv420p"

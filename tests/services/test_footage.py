@@ -238,10 +238,16 @@ async def test_images_and_rotated_clips_render_as_their_own_segments(tmp_path: P
     await run_ffmpeg(
         ["-display_rotation", "90", "-i", str(land), "-c", "copy", str(rotated)], "rot"
     )
-    image = tmp_path / "pic.jpg"
+    image, turned = tmp_path / "pic.jpg", tmp_path / "turned.jpg"
     shutil.copy(hopper(), image)
-    footage = [await inspect_footage(p) for p in (land, image, rotated, land)]
-    voice = Voiceover(write_wav(tmp_path / "v.wav", 6.0), 6.0, (WordTiming("hi", 0.5, 1.0),))
+    exif = Image.Exif()
+    exif[0x0112] = 8  # shown turned 90 degrees counter-clockwise: 600x512 as displayed
+    with Image.open(hopper()) as photo:
+        photo.save(turned, exif=exif)
+    probed = [await inspect_footage(p) for p in (land, image, rotated, turned, land)]
+    # as the jobs build them from library rows: no codec, pixel format or rotation
+    footage = [Footage(f.path, f.kind, f.duration_s, f.width, f.height) for f in probed]
+    voice = Voiceover(write_wav(tmp_path / "v.wav", 7.5), 7.5, (WordTiming("hi", 0.5, 1.0),))
     result = await render_short(
         voiceover=voice,
         script=make_script(),
@@ -253,4 +259,4 @@ async def test_images_and_rotated_clips_render_as_their_own_segments(tmp_path: P
     assert result.video_path.name == "video_16x9.mp4"
     for aspect, size in ((Aspect.LANDSCAPE, (320, 180)), (Aspect.VERTICAL, (180, 320))):
         info = await probe_media(result.outputs[aspect])
-        assert (info.width, info.height) == size and abs(info.duration_s - 6.0) <= 0.5
+        assert (info.width, info.height) == size and abs(info.duration_s - 7.5) <= 0.5
