@@ -24,7 +24,7 @@ from services.footage import (
     library_footage,
 )
 from services.video import Aspect, frame_at, probe_media, render_short
-from services.video_faces import detect_faces, face_backend
+from services.video_faces import detect_faces
 from services.video_ffmpeg import run_ffmpeg
 from services.video_graph import Slot, concat_list, group_runs, plan_slots
 from tests.services.test_video import make_clip, make_script, write_wav
@@ -120,7 +120,7 @@ async def test_library_lists_media_and_skips_the_rest(tmp_path: Path) -> None:
 async def test_face_near_the_edge_is_kept_in_the_vertical_crop(tmp_path: Path) -> None:
     footage = await inspect_footage(face_scene(tmp_path / "scene.png"))
     focus = await analyse_footage(footage, 3.0)
-    assert focus.method == "face", face_backend()
+    assert focus.method == "face"
     assert focus.x > 0.7  # the face is on the right
     w, h = Aspect.VERTICAL.size
     crop = crop_window(footage.width, footage.height, w, h, focus)
