@@ -188,10 +188,14 @@ class DiscordFrontend:
         kwargs: dict[str, Any] = {"ephemeral": ephemeral, "files": files}
         if view is not None:
             kwargs["view"] = view
-        if not interaction.response.is_done():
-            await interaction.response.send_message(content, **kwargs)
-        else:
-            await interaction.followup.send(content, **kwargs)
+        try:
+            if not interaction.response.is_done():
+                await interaction.response.send_message(content, **kwargs)
+            else:
+                await interaction.followup.send(content, **kwargs)
+        finally:
+            for file in files:  # not every discord.py path closes what it sent
+                file.close()
 
     # -- outgoing --------------------------------------------------------------------------
 
@@ -206,7 +210,11 @@ class DiscordFrontend:
         kwargs: dict[str, Any] = {"files": files}
         if view is not None:
             kwargs["view"] = view
-        message = await channel.send(content, **kwargs)
+        try:
+            message = await channel.send(content, **kwargs)
+        finally:
+            for file in files:
+                file.close()
         if reply.edit_key is not None:
             self._edits[reply.edit_key] = (channel.id, message.id)
             while len(self._edits) > 10_000:
@@ -301,10 +309,16 @@ def _register_commands(frontend: DiscordFrontend) -> None:
         await frontend.on_command(interaction, f"/edit {draft} {instruction}")
 
     @tree.command(name="digest", description="What was made and published, with a chart")
+    @app_commands.describe(
+        days="The period, in days", channel="Also post digests to this channel from now on"
+    )
     async def digest(
-        interaction: discord.Interaction[Any], days: app_commands.Range[int, 1, 365] = 7
+        interaction: discord.Interaction[Any],
+        days: app_commands.Range[int, 1, 365] = 7,
+        channel: discord.TextChannel | None = None,
     ) -> None:
-        await frontend.on_command(interaction, f"/digest {days}")
+        text = f"/digest channel discord:{channel.id}" if channel else f"/digest {days}"
+        await frontend.on_command(interaction, text)
 
     @tree.command(name="role", description="Set a member's role (owners)")
     @app_commands.choices(role=[app_commands.Choice(name=r, value=r) for r in ROLES])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from datetime import timedelta
 
 import structlog
 from redis.exceptions import RedisError
@@ -14,14 +13,14 @@ from sqlalchemy.exc import DBAPIError
 from handlers.actor import Actor, Refusal
 from handlers.app import App
 from handlers.buttons import BadButton, decode
+from handlers.digests import digest_command
 from handlers.drafts import edit_draft, press, request_draft
 from handlers.media import media_command
 from handlers.parsing import RequestError, parse_command
-from handlers.port import Incoming, Media, MediaKind, Reply
+from handlers.port import Incoming, Reply
 from handlers.views import draft_status, list_drafts, show_version
 from handlers.workspace_cmds import brand_command, budget_command, voice_command
-from services.digest import compute_digest, render_chart
-from services.models import Role, Workspace, utcnow
+from services.models import Role, Workspace
 from services.usage import UsageLog, usage_records
 from services.workspaces import (
     audit,
@@ -112,7 +111,7 @@ async def _dispatch(app: App, incoming: Incoming) -> list[Reply]:
         case "budget":
             return [await budget_command(app, actor, command.args)]
         case "digest":
-            return [await _digest(app, actor, command.args)]
+            return [await digest_command(app, actor, command.args, incoming.chat_ref)]
         case "role":
             return [await _role(app, actor, command.args, incoming)]
         case other:
@@ -171,19 +170,6 @@ async def _start(app: App, incoming: Incoming) -> Reply:
         f"This chat is already a workspace; {actor.member.display_name} is {actor.role}. "
         "Send /help for the commands."
     )
-
-
-async def _digest(app: App, actor: Actor, args: str) -> Reply:
-    raw = args.strip() or "7"
-    if not raw.isdigit() or not 1 <= int(raw) <= 365:
-        raise Refusal("Use /digest or /digest <days>, with 1 to 365 days.")
-    until = utcnow()
-    since = until - timedelta(days=int(raw))
-    async with app.sessions() as session:
-        digest = await compute_digest(session, actor.workspace.id, since=since, until=until)
-    chart_path = app.digests_dir / str(actor.workspace.id) / f"{until:%Y%m%dT%H%M%S}-{raw}d.png"
-    await asyncio.to_thread(render_chart, digest, chart_path)
-    return Reply(digest.summary(), media=(Media(MediaKind.PHOTO, chart_path, "Digest"),))
 
 
 async def _group_role(app: App, actor: Actor, parts: list[str]) -> Reply:

@@ -97,3 +97,27 @@ async def test_slash_flow_roles_and_buttons_across_a_restart(tmp_path: Path) -> 
             assert await publications(settings.media_dir) == 1
             settled = next(m for m in dc.messages(channel) if m.id == preview.id)
             assert settled.buttons == [] and "approved by" in settled.content
+
+
+async def test_digest_channel(tmp_path: Path) -> None:
+    async with FakeDiscord() as dc:
+        settings = make_settings(
+            tmp_path / "media",
+            DISCORD_BOT_TOKEN=dc.token,
+            DISCORD_API_BASE_URL=dc.base_url,
+            DISCORD_GATEWAY_URL=dc.ws_url,
+            WEB_PORT=free_port(),
+        )
+        team, news, olga = dc.channel("general"), dc.channel("news"), dc.member("olga")
+        async with running_bot(settings, dc):
+            await dc.wait_for_response(await dc.slash(team, olga, "start"))
+            bind = await dc.slash(team, olga, "digest", {"channel": news})
+            assert "that channel too" in ((await dc.wait_for_response(bind)).content or "")
+            digest = await dc.slash(team, olga, "digest", {"days": 3})
+            assert "Digest for the last 3 days" in (
+                (await dc.wait_for_response(digest, timeout=30)).content or ""
+            )
+            posted = await dc.wait_for_message(
+                news, lambda m: m.content.startswith("Digest for the last 3 days"), timeout=30
+            )
+            assert posted.attachments and posted.attachments[0].data[:4] == b"\x89PNG"
