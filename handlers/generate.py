@@ -39,6 +39,7 @@ class Job:
     brand: Brand
     voice_id: str | None
     footage: tuple[Footage, ...]
+    music: Path | None
     instruction: str | None
     previous: Script | None
 
@@ -104,11 +105,17 @@ async def _start(app: App, draft_id: int, version: int, instruction: str | None)
         items = (
             await session.execute(
                 select(MediaItem)
-                .where(MediaItem.workspace_id == workspace.id)
+                .where(MediaItem.workspace_id == workspace.id, MediaItem.kind != "audio")
                 .order_by(MediaItem.id.desc())
                 .limit(MAX_FOOTAGE)
             )
         ).scalars()
+        music = await session.scalar(
+            select(MediaItem.path)
+            .where(MediaItem.workspace_id == workspace.id, MediaItem.kind == "audio")
+            .order_by(MediaItem.id.desc())
+            .limit(1)
+        )
         footage = tuple(
             Footage(Path(m.path), m.kind, m.duration_s, m.width, m.height)  # type: ignore[arg-type]
             for m in items
@@ -121,6 +128,7 @@ async def _start(app: App, draft_id: int, version: int, instruction: str | None)
         brand=brand_of(workspace),
         voice_id=workspace.voice_id,
         footage=footage,
+        music=Path(music) if music and Path(music).is_file() else None,
         instruction=instruction,
         previous=previous,
     )
@@ -149,6 +157,7 @@ async def _make(app: App, job: Job, staging: Path, final_dir: Path) -> Reply:
         out_dir=staging,
         seed=draft.id * 1000 + version,
         footage=job.footage,
+        music=job.music,
         aspects=[Aspect(a) for a in draft.aspects],
     )
     if final_dir.exists():  # left by an earlier run of this job that died before committing

@@ -7,6 +7,7 @@ import os
 import shutil
 import tempfile
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
@@ -16,7 +17,7 @@ from handlers.actor import Actor, Refusal
 from handlers.app import App
 from handlers.port import Attachment, Reply
 from services.models import MediaItem, Role
-from services.video import FootageError, inspect_footage
+from services.video import FootageError, RenderError, inspect_footage, probe_media
 from services.workspaces import at_least, audit
 
 USAGE = (
@@ -46,18 +47,13 @@ async def _add(app: App, actor: Actor, files: tuple[Attachment, ...]) -> Reply:
         size = file.path.stat().st_size
         if size > app.max_upload_bytes:
             raise Refusal(f"{_name(file)} is {size / 2**20:.0f} MB; the limit is {limit_mb} MB.")
-        try:
-            footage = await inspect_footage(file.path)
-        except FootageError as exc:
-            raise Refusal(f"{_name(file)} is not a video or image I can use: {exc}") from None
-        checked.append((file, footage, size))
+        checked.append((file, await _inspect(file), size))
     library = app.media_dir / "library" / str(actor.workspace.id)
     library.mkdir(parents=True, exist_ok=True)
     lines = []
     async with app.sessions.begin() as session:
         for file, footage, size in checked:
-            suffix = await asyncio.to_thread(_suffix_by_content, file.path, footage.kind)
-            stored = library / f"{uuid.uuid4().hex}{suffix}"
+            stored = library / f"{uuid.uuid4().hex}{footage.suffix}"
             await asyncio.to_thread(_copy_atomically, file.path, stored)
             item = MediaItem(
                 workspace_id=actor.workspace.id,
@@ -77,7 +73,9 @@ async def _add(app: App, actor: Actor, files: tuple[Attachment, ...]) -> Reply:
             )
             lines.append(f"#{item.id} {_describe(item)}")
     return Reply(
-        "Added to the media library:\n" + "\n".join(lines) + "\nNew drafts use the newest six."
+        "Added to the media library:\n"
+        + "\n".join(lines)
+        + "\nNew drafts use the newest six videos or photos, and the newest audio as music."
     )
 
 
@@ -115,7 +113,8 @@ async def _remove(app: App, actor: Actor, item_id: int) -> Reply:
 
 def _describe(item: MediaItem) -> str:
     length = f", {item.duration_s:.1f} s" if item.duration_s else ""
-    return f"{item.original_name} ({item.kind}, {item.width}x{item.height}{length})"
+    size = f", {item.width}x{item.height}" if item.width else ""
+    return f"{item.original_name} ({item.kind}{size}{length})"
 
 
 def _name(file: Attachment) -> str:
@@ -134,9 +133,31 @@ def _copy_atomically(source: Path, target: Path) -> None:
         raise
 
 
-def _suffix_by_content(path: Path, kind: str) -> str:
-    """A file-name suffix from what the file is (tools like ffmpeg look at it for images)."""
-    if kind != "image":
-        return ".mp4"
-    with Image.open(path) as image:
-        return f".{(image.format or 'png').lower()}"
+@dataclass(frozen=True)
+class _Checked:
+    kind: str
+    width: int
+    height: int
+    duration_s: float | None
+    suffix: str  # from the content: ffmpeg picks image readers by the file name
+
+
+async def _inspect(file: Attachment) -> _Checked:
+    """What a file is, by its content: footage (video, image) or music (audio only)."""
+    try:
+        footage = await inspect_footage(file.path)
+    except FootageError as exc:
+        try:
+            info = await probe_media(file.path)
+        except RenderError:
+            info = None
+        if info is None or info.video_codec is not None or not info.audio_streams:
+            what = f"{_name(file)} is not a video, image or audio I can use"
+            raise Refusal(f"{what}: {exc}") from None
+        return _Checked("audio", 0, 0, info.duration_s, ".audio")
+    if footage.kind == "image":
+        with Image.open(file.path) as image:
+            suffix = f".{(image.format or 'png').lower()}"
+    else:
+        suffix = ".mp4"
+    return _Checked(footage.kind, footage.width, footage.height, footage.duration_s, suffix)

@@ -138,7 +138,7 @@ async def test_media_and_roles_by_reply(tmp_path: Path) -> None:
         tg.send_file(
             group, sam, kind="document", data=b"not a video", filename="clip.mp4", caption="/media"
         )
-        await tg.wait_for_message(group, lambda m: "not a video or image" in (m.text or ""))
+        await tg.wait_for_message(group, lambda m: "not a video, image or audio" in (m.text or ""))
         assert not list((bot.media / "library").rglob("*.*"))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import wave
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -123,18 +124,30 @@ async def test_media_checks_content_not_names(runtime: Runtime, tmp_path: Path) 
     Image.new("RGB", (64, 48), "orange").save(photo, format="PNG")
 
     refused = await say(app, "/media", files=(Attachment(fake, "clip.mp4"),))
-    assert "clip.mp4 is not a video or image I can use" in refused
+    assert "clip.mp4 is not a video, image or audio I can use" in refused
     async with app.sessions() as session:
         assert (await session.execute(select(MediaItem))).first() is None
 
     added = await say(app, "/media", files=(Attachment(photo, "../../evil name.mp4"),))
     assert "evil name.mp4 (image, 64x48)" in added
+    song = tmp_path / "song.bin"
+    with wave.open(str(song), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"\x00\x10" * 8000)
+    assert "song.bin (audio, 1.0 s)" in await say(
+        app, "/media", files=(Attachment(song, "song.bin"),)
+    )
     async with app.sessions() as session:
-        item = (await session.execute(select(MediaItem))).scalar_one()
+        item = (
+            await session.execute(select(MediaItem).where(MediaItem.kind == "image"))
+        ).scalar_one()
     stored = Path(item.path)
     assert stored.parent == app.media_dir / "library" / str(item.workspace_id)
     assert stored.suffix == ".png" and stored.read_bytes() == photo.read_bytes()
     assert "#1 evil name.mp4" in await say(app, "/media list")
+    assert "Removed #2 (song.bin)" in await say(app, "/media remove 2")
     await say(app, "hi", user="cris")
     assert "Only approvers" in await say(app, "/media remove 1", user="cris")
     assert "Removed #1" in await say(app, "/media remove 1")
