@@ -10,12 +10,9 @@ import contextlib
 import difflib
 import email.utils
 import math
-import os
 import re
-import tempfile
 import time
 import unicodedata
-import wave
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +27,7 @@ from elevenlabs.text_to_speech.client import AsyncTextToSpeechClient
 
 from services.content import Voiceover, WordTiming
 from services.usage import Usage, UsageLog
+from services.voice import write_wav
 
 OUTPUT_FORMAT = "pcm_24000"  # raw 16-bit little-endian mono: no decoding; allowed on every tier
 SAMPLE_RATE = 24_000
@@ -379,17 +377,5 @@ def _join(pieces: list[_Piece]) -> tuple[np.ndarray[Any, np.dtype[np.int16]], li
 def _write(pieces: list[_Piece], path: Path) -> Voiceover:
     """Join the pieces and write them as a WAV at `path`, atomically (temp file + rename)."""
     samples, words = _join(pieces)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh, wave.open(fh, "wb") as out:
-            out.setnchannels(1)
-            out.setsampwidth(2)
-            out.setframerate(SAMPLE_RATE)
-            out.writeframes(samples.astype("<i2").tobytes())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    write_wav(path, samples, SAMPLE_RATE)
     return Voiceover(audio_path=path, duration_s=samples.size / SAMPLE_RATE, words=tuple(words))

@@ -199,7 +199,8 @@ def _timings(
     )
 
 
-def _write_wav(path: Path, samples: np.ndarray[Any, np.dtype[np.int16]], rate: int) -> None:
+def write_wav(path: Path, samples: np.ndarray[Any, np.dtype[Any]], rate: int) -> None:
+    """Write 16-bit mono samples as a WAV at `path`, atomically (temp file, then rename)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh, wave.open(fh, "wb") as out:
@@ -276,6 +277,6 @@ class EspeakVoice:
         loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > _SILENCE)
         speech_end = int(loud[-1]) + 1 if loud.size else samples.size
         timings = _timings(chunks, words, capture, speech_end, engine.sample_rate)
-        _write_wav(out_path, samples, engine.sample_rate)
+        write_wav(out_path, samples, engine.sample_rate)
         duration_s = samples.size / engine.sample_rate
         return Voiceover(audio_path=out_path, duration_s=duration_s, words=timings)

@@ -13,6 +13,8 @@ import asyncpg
 import pytest
 import redis.asyncio
 
+from bot.console import ConsoleChat
+from bot.runtime import Runtime, chat_worker, jobs_worker
 from services.db import SessionFactory, make_engine, make_sessions, migrate
 from services.settings import Settings
 
@@ -78,3 +80,15 @@ async def sessions(tmp_path: Path) -> AsyncIterator[SessionFactory]:
     engine = make_engine(url)
     yield make_sessions(engine)
     await engine.dispose()
+
+
+async def run_jobs(runtime: Runtime, console: ConsoleChat) -> None:
+    """Run every queued job to the end, then deliver what the jobs sent to the console chat."""
+    for worker in (
+        jobs_worker(runtime, burst=True, poll_delay=0),
+        chat_worker(runtime, {"console": console}, burst=True, poll_delay=0),
+    ):
+        try:
+            await worker.run_check()
+        finally:
+            await worker.close()

@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import select
 
 from bot.console import ConsoleChat
-from bot.runtime import Runtime, chat_worker, jobs_worker, open_runtime
+from bot.runtime import Runtime, open_runtime
 from handlers.port import Incoming, Reply
 from handlers.router import handle
 from services.models import Draft, DraftVersion
-from tests.conftest import make_settings
+from tests.conftest import make_settings, run_jobs
 
 pytestmark = pytest.mark.slow
 CHAT = "console:team"
@@ -32,14 +32,7 @@ async def say(runtime: Runtime, text: str) -> Reply:
 
 
 async def drain(runtime: Runtime, console: ConsoleChat) -> None:
-    for worker in (
-        jobs_worker(runtime, burst=True, poll_delay=0),
-        chat_worker(runtime, {"console": console}, burst=True, poll_delay=0),
-    ):
-        try:
-            await worker.run_check()
-        finally:
-            await worker.close()
+    await run_jobs(runtime, console)
 
 
 async def test_edit_versions_and_unsupported_edit(runtime: Runtime) -> None:

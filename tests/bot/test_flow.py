@@ -16,13 +16,13 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.console import ConsoleChat
-from bot.runtime import Runtime, chat_worker, jobs_worker, open_runtime
+from bot.runtime import Runtime, open_runtime
 from handlers.buttons import Verb, encode
 from handlers.port import Incoming, MediaKind, Reply
 from handlers.router import handle
 from services.models import Draft, DraftVersion, Publication
 from services.video import frame_at, probe_media
-from tests.conftest import make_settings, postgres_database, redis_server_database
+from tests.conftest import make_settings, postgres_database, redis_server_database, run_jobs
 
 pytestmark = pytest.mark.slow
 
@@ -66,14 +66,7 @@ class Chat:
 
     async def drain(self) -> None:
         """Run queued jobs, then deliver what they sent to the chat."""
-        for worker in (
-            jobs_worker(self.runtime, burst=True, poll_delay=0),
-            chat_worker(self.runtime, {"console": self.console}, burst=True, poll_delay=0),
-        ):
-            try:
-                await worker.run_check()
-            finally:
-                await worker.close()
+        await run_jobs(self.runtime, self.console)
 
 
 async def _new_draft(chat: Chat, request: str) -> int:

@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import select
 
 from bot.console import ConsoleChat
-from bot.runtime import Runtime, chat_worker, jobs_worker, open_runtime
+from bot.runtime import Runtime, open_runtime
 from handlers.port import Incoming, Reply
 from handlers.router import handle
 from services.model_writer import OpenAIWriter
 from services.models import Draft, DraftVersion, UsageRecord
-from tests.conftest import make_settings
+from tests.conftest import make_settings, run_jobs
 from tests.fakes.elevenlabs_server import API_KEY as ELEVEN_KEY
 from tests.fakes.elevenlabs_server import FakeElevenLabs
 from tests.fakes.openai_server import FakeOpenAI
@@ -36,14 +36,7 @@ class Services:
         return await handle(self.runtime.app, Incoming(CHAT, f"console:{user}", user, text=text))
 
     async def drain(self) -> None:
-        for worker in (
-            jobs_worker(self.runtime, burst=True, poll_delay=0),
-            chat_worker(self.runtime, {"console": self.console}, burst=True, poll_delay=0),
-        ):
-            try:
-                await worker.run_check()
-            finally:
-                await worker.close()
+        await run_jobs(self.runtime, self.console)
 
 
 @pytest.fixture

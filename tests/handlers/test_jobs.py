@@ -11,13 +11,13 @@ import pytest
 from sqlalchemy import select
 
 from bot.console import ConsoleChat
-from bot.runtime import Runtime, chat_worker, jobs_worker, open_runtime
+from bot.runtime import Runtime, open_runtime
 from handlers.buttons import Verb, encode
 from handlers.port import Incoming
 from handlers.router import handle
 from services.content import Voiceover
 from services.models import Draft, DraftVersion
-from tests.conftest import make_settings
+from tests.conftest import make_settings, run_jobs
 
 
 class BrokenVoice:
@@ -35,14 +35,7 @@ async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
 
 
 async def run_workers(runtime: Runtime, console: ConsoleChat) -> None:
-    for worker in (
-        jobs_worker(runtime, burst=True, poll_delay=0),
-        chat_worker(runtime, {"console": console}, burst=True, poll_delay=0),
-    ):
-        try:
-            await worker.run_check()
-        finally:
-            await worker.close()
+    await run_jobs(runtime, console)
 
 
 async def test_failed_generation_is_reported_and_cleaned_up(runtime: Runtime) -> None:
