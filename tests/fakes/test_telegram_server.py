@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dtm
-import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -253,44 +252,6 @@ async def test_a_wrong_token_is_refused(tg: FakeTelegram) -> None:
         await app.initialize()
     await app.bot.shutdown()  # initialize() opened the HTTP pools before failing: close them
     assert tg.calls[0].status == 401 and tg.calls[0].answer["description"] == "Unauthorized"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.mark.parametrize("push", [False, True])
-async def test_webhook_mode_checks_the_secret(push: bool) -> None:
-    port = _free_port()
-
-    async def start(update: Update, context: Context) -> None:
-        assert update.effective_message is not None
-        await update.effective_message.reply_text("hooked")
-
-    async with FakeTelegram(push_to_webhook=push) as tg, build(tg) as app:
-        app.add_handler(CommandHandler("start", start))
-        chat, dave = tg.group_chat(), tg.user()
-        await app.start()
-        assert app.updater is not None
-        await app.updater.start_webhook(
-            listen="127.0.0.1", port=port, url_path="hook", secret_token="s3cret",
-            webhook_url=f"http://127.0.0.1:{port}/hook",
-        )  # fmt: skip
-        assert tg.webhook is not None and tg.webhook.secret_token == "s3cret"
-        update = tg.send_text(chat, dave, "/start")
-        if not push:  # push_to_webhook=True: POSTed with the registered secret by itself
-            assert await tg.deliver_webhook(update, secret=None) == 403
-            assert await tg.deliver_webhook(update, secret="wrong") == 403
-            assert tg.messages(chat) == [] and tg.pending_updates == [update]
-            assert await tg.deliver_webhook(update) == 200
-        assert (await tg.wait_for_message(chat)).text == "hooked"
-        await app.updater.stop()
-        await app.stop()
-    statuses = [403, 403, 200] if not push else [200]
-    assert tg.deliveries == [(update["update_id"], status) for status in statuses]
-    assert tg.pending_updates == []
 
 
 async def test_raw_wire_protocol(tg: FakeTelegram) -> None:

@@ -206,7 +206,7 @@ async def test_unset_chat_and_unknown_commands(runtime: Runtime) -> None:
     assert "I don't know /frobnicate" in await say(app, "/frobnicate")
     assert "Use /status" in await say(app, "/status abc")
     assert "can't find draft #42" in await say(app, "/status 42")
-    assert "1 to 365 days" in await say(app, "/digest 0")
+    assert "1 to 365" in await say(app, "/digest 0")
     assert (await snapshot(app))["drafts"] == []
 
 
