@@ -110,3 +110,16 @@ def test_worker_without_redis_url_says_why(tmp_path: Path) -> None:
         timeout=60,
     )
     assert done.returncode == 2 and "needs REDIS_URL" in done.stderr
+
+
+def test_run_without_a_frontend_says_why(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [str(SOCIALBOT), "run"],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "no chat frontend is configured" in done.stderr and "TELEGRAM_BOT_TOKEN" in done.stderr
