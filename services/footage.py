@@ -15,7 +15,7 @@ import numpy.typing as npt
 from services.video_faces import detect_faces
 from services.video_ffmpeg import RenderError, frames_from_bytes, probe_media, run_ffmpeg
 
-ANALYSIS_SIDE = 640  # sampled frames are scaled so that their longer side is this
+ANALYSIS_SIDE = 480  # sampled frames are scaled so that their longer side is this
 SAMPLES = 8  # frames sampled per clip for the crop analysis
 MIN_VIDEO_S = 0.2
 _NOT_MEDIA_CODECS = {"ansi", "bintext", "xbin", "idf", "tty"}

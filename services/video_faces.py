@@ -34,7 +34,7 @@ def detect_faces(bgr: Image, *, min_frac: float = MIN_FACE_FRAC) -> list[Box]:
     min_side = max(12, round(min(h, w) * min_frac))
     gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
     found = _classifier().detectMultiScale(
-        gray, scaleFactor=1.1, minNeighbors=5, minSize=(min_side, min_side)
+        gray, scaleFactor=1.15, minNeighbors=5, minSize=(min_side, min_side)
     )
     boxes = [(int(x), int(y), int(bw), int(bh)) for x, y, bw, bh in found]
     return sorted(boxes, key=lambda b: b[2] * b[3], reverse=True)
