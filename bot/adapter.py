@@ -31,3 +31,19 @@ async def deliver_reply(ctx: dict[str, Any], chat_ref: str, reply: dict[str, Any
     if adapter is None:
         raise NoAdapter(f"no {frontend!r} frontend runs in this process for {chat_ref}")
     await adapter.render(chat_ref, Reply.from_dict(reply))
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Split text into messages of at most `limit` characters, at line ends where possible."""
+    parts: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        cut = rest.rfind("\n", 0, limit)
+        if cut <= 0:
+            cut = rest.rfind(" ", 0, limit)
+        if cut <= 0:
+            cut = limit
+        parts.append(rest[:cut])
+        rest = rest[cut:].lstrip("\n ")
+    parts.append(rest)
+    return parts

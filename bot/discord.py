@@ -20,6 +20,7 @@ import structlog
 import yarl
 from discord import app_commands
 
+from bot.adapter import split_text
 from handlers.app import App
 from handlers.port import Attachment, Button, Incoming, Reply
 from handlers.router import handle
@@ -184,15 +185,17 @@ class DiscordFrontend:
         self, interaction: discord.Interaction[Any], reply: Reply, *, ephemeral: bool = False
     ) -> None:
         """Answer an interaction (first reply) or follow it up (later ones)."""
-        content, files, view = self._parts(reply)
-        kwargs: dict[str, Any] = {"ephemeral": ephemeral, "files": files}
-        if view is not None:
-            kwargs["view"] = view
+        parts, files, view = self._parts(reply)
         try:
-            if not interaction.response.is_done():
-                await interaction.response.send_message(content, **kwargs)
-            else:
-                await interaction.followup.send(content, **kwargs)
+            for i, content in enumerate(parts):
+                last = i == len(parts) - 1
+                kwargs: dict[str, Any] = {"ephemeral": ephemeral, "files": files if last else []}
+                if view is not None and last:
+                    kwargs["view"] = view
+                if not interaction.response.is_done():
+                    await interaction.response.send_message(content, **kwargs)
+                else:
+                    await interaction.followup.send(content, **kwargs)
         finally:
             for file in files:  # not every discord.py path closes what it sent
                 file.close()
@@ -206,12 +209,14 @@ class DiscordFrontend:
             _, message_id = self._edits[reply.edit_key]
             await channel.get_partial_message(message_id).edit(content=reply.text[:TEXT_LIMIT])
             return
-        content, files, view = self._parts(reply)
-        kwargs: dict[str, Any] = {"files": files}
-        if view is not None:
-            kwargs["view"] = view
+        parts, files, view = self._parts(reply)
         try:
-            message = await channel.send(content, **kwargs)
+            for content in parts[:-1]:
+                await channel.send(content)
+            kwargs: dict[str, Any] = {"files": files}
+            if view is not None:
+                kwargs["view"] = view
+            message = await channel.send(parts[-1], **kwargs)
         finally:
             for file in files:
                 file.close()
@@ -220,7 +225,8 @@ class DiscordFrontend:
             while len(self._edits) > 10_000:
                 self._edits.popitem(last=False)
 
-    def _parts(self, reply: Reply) -> tuple[str, list[discord.File], discord.ui.View | None]:
+    def _parts(self, reply: Reply) -> tuple[list[str], list[discord.File], discord.ui.View | None]:
+        """The text in messages of at most 2,000 characters, the files, and the buttons."""
         text = reply.text
         files = []
         for media in reply.media:
@@ -234,7 +240,7 @@ class DiscordFrontend:
                 continue
             files.append(discord.File(media.path, filename=media.path.name))
         view = _view(reply.buttons)
-        return text[:TEXT_LIMIT] or "…", files, view
+        return split_text(text or "…", TEXT_LIMIT), files, view
 
 
 def _view(buttons: tuple[Button, ...]) -> discord.ui.View | None:

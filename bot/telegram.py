@@ -19,6 +19,7 @@ from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, 
 from telegram.ext import MessageHandler as TgMessageHandler
 from telegram.ext import filters as tg_filters
 
+from bot.adapter import split_text
 from handlers.app import App
 from handlers.buttons import BadButton, Verb, decode
 from handlers.port import Attachment, Button, Incoming, Media, MediaKind, Reply
@@ -257,11 +258,11 @@ class TelegramFrontend:
         if video is not None:
             caption = text if len(text) <= CAPTION_LIMIT else video.caption[:CAPTION_LIMIT]
             if caption is not text:
-                for part in split_text(text):
+                for part in split_text(text, TEXT_LIMIT):
                     await self._send_text(chat_id, part, None)
             sent = await self._send_video(chat_id, video, caption, markup)
         else:
-            parts = split_text(text)
+            parts = split_text(text, TEXT_LIMIT)
             for i, part in enumerate(parts):
                 sent = await self._send_text(chat_id, part, markup if i == len(parts) - 1 else None)
         for photo in photos:
@@ -352,22 +353,6 @@ class TelegramFrontend:
                 log.warning("telegram.rate_limited", retry_after=seconds)
                 await asyncio.sleep(seconds)
         return await make()
-
-
-def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
-    """Split text into messages of at most `limit` characters, at line ends where possible."""
-    parts: list[str] = []
-    rest = text
-    while len(rest) > limit:
-        cut = rest.rfind("\n", 0, limit)
-        if cut <= 0:
-            cut = rest.rfind(" ", 0, limit)
-        if cut <= 0:
-            cut = limit
-        parts.append(rest[:cut])
-        rest = rest[cut:].lstrip("\n ")
-    parts.append(rest)
-    return parts
 
 
 def _keyboard(buttons: tuple[Button, ...]) -> InlineKeyboardMarkup | None:

@@ -121,3 +121,19 @@ async def test_digest_channel(tmp_path: Path) -> None:
                 news, lambda m: m.content.startswith("Digest for the last 3 days"), timeout=30
             )
             assert posted.attachments and posted.attachments[0].data[:4] == b"\x89PNG"
+
+
+async def test_long_replies_are_split_not_cut(tmp_path: Path) -> None:
+    from bot.discord import DiscordFrontend
+    from bot.runtime import open_runtime
+    from handlers.port import Reply
+
+    async with open_runtime(make_settings(tmp_path / "media")) as runtime:
+        frontend = DiscordFrontend(app=runtime.app, token="unused")
+        try:
+            parts, files, view = frontend._parts(Reply("word " * 1000))
+        finally:
+            await frontend.client.close()
+    assert len(parts) == 3 and all(len(p) <= 2000 for p in parts)
+    assert " ".join(parts).split() == ["word"] * 1000
+    assert files == [] and view is None

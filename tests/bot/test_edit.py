@@ -31,19 +31,15 @@ async def say(runtime: Runtime, text: str) -> Reply:
     return replies[0]
 
 
-async def drain(runtime: Runtime, console: ConsoleChat) -> None:
-    await run_jobs(runtime, console)
-
-
 async def test_edit_versions_and_unsupported_edit(runtime: Runtime) -> None:
     console = ConsoleChat(out=io.StringIO(), chat_ref=CHAT)
     await say(runtime, "/start")
     await say(runtime, "/draft a 6 second clip about cold brew for tiktok")
-    await drain(runtime, console)
+    await run_jobs(runtime, console)
 
     reply = await say(runtime, "/edit 1 new hook: Cold brew season is here!")
     assert "Revising draft #1 into v2" in reply.text
-    await drain(runtime, console)
+    await run_jobs(runtime, console)
     async with runtime.app.sessions() as session:
         draft = (await session.execute(select(Draft))).scalar_one()
         versions = (await session.execute(select(DraftVersion))).scalars().all()
@@ -61,7 +57,7 @@ async def test_edit_versions_and_unsupported_edit(runtime: Runtime) -> None:
 
     reply = await say(runtime, "/edit 1 make it funnier and add a dog")
     assert "Revising" in reply.text
-    await drain(runtime, console)
+    await run_jobs(runtime, console)
     async with runtime.app.sessions() as session:
         draft = (await session.execute(select(Draft))).scalar_one()
     assert (draft.state, draft.current_version) == ("ready", 2)

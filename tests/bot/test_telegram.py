@@ -161,14 +161,16 @@ async def test_webhook_checks_the_secret(tmp_path: Path) -> None:
 
 
 async def test_long_text_is_split_and_big_videos_become_links(tmp_path: Path) -> None:
+    from bot.adapter import split_text
     from bot.runtime import open_runtime
-    from bot.telegram import TelegramFrontend, split_text
+    from bot.telegram import TelegramFrontend
     from bot.web import MediaLinks
     from handlers.port import Media, MediaKind, Reply
     from services.signing import Signer
 
-    assert split_text("a" * 5000) == ["a" * 4096, "a" * 904]
-    assert split_text("line\n" * 1000)[0].endswith("line") and len(split_text("line\n" * 1000)) == 2
+    assert split_text("a" * 5000, 4096) == ["a" * 4096, "a" * 904]
+    parts = split_text("line\n" * 1000, 4096)
+    assert parts[0].endswith("line") and len(parts) == 2
     async with FakeTelegram() as tg:
         settings = make_settings(tmp_path / "media", PUBLIC_URL="https://bot.example.com")
         async with open_runtime(settings) as runtime:
