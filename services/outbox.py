@@ -10,7 +10,13 @@ import tempfile
 from pathlib import Path
 
 from services.models import utcnow
-from services.publishing import PublishError, PublishRequest, PublishResult
+from services.publishing import (
+    Checkpoint,
+    PublishError,
+    PublishRequest,
+    PublishResult,
+    no_checkpoint,
+)
 
 
 class OutboxPublisher:
@@ -19,9 +25,16 @@ class OutboxPublisher:
     def __init__(self, *, root: Path) -> None:
         self._root = root
 
-    async def publish(self, request: PublishRequest) -> PublishResult:
+    async def publish(
+        self, request: PublishRequest, checkpoint: Checkpoint = no_checkpoint
+    ) -> PublishResult:
         """Write the post's folder (or find the one already written) and return its path."""
         return await asyncio.to_thread(self._publish, request)
+
+    async def confirm(self, request: PublishRequest) -> PublishResult | None:
+        """The post's folder if it was written."""
+        final = self._root / request.meta.platform.value / str(request.publication_id)
+        return self._result(final) if (final / "manifest.json").exists() else None
 
     def _publish(self, request: PublishRequest) -> PublishResult:
         platform_dir = self._root / request.meta.platform.value

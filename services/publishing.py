@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -25,6 +26,13 @@ class PublishRequest:
     video_path: Path
     thumbnail_path: Path
     meta: PlatformMeta
+    duration_s: float = 0.0
+    width: int = 1080
+    height: int = 1920
+    account_id: str = "local"  # the platform's id of the account (channel, IG user, page, open_id)
+    options: Mapping[str, str] = field(default_factory=dict)  # per workspace: privacy, mode, …
+    remote_ref: str | None = None  # what an earlier attempt saved through its checkpoint
+    video_url: str | None = None  # a signed, expiring URL of the video (Meta fetches from it)
 
 
 @dataclass(frozen=True)
@@ -36,14 +44,65 @@ class PublishResult:
 
 
 class PublishError(Exception):
-    """A post failed; the message is what a person can act on."""
+    """A post failed for good; the message is what a person can act on."""
+
+
+class RetryLater(PublishError):
+    """The platform is busy or failing (429, 5xx, a timeout before anything was posted)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class TokenRejected(PublishError):
+    """The platform refused the access token (401): refresh it and try again."""
+
+
+class AccountNeedsReconnect(PublishError):
+    """The account's tokens can no longer be refreshed: a person must run /connect again."""
+
+
+class Unconfirmed(PublishError):
+    """The publish call was sent but its answer was lost (a timeout): the post may exist.
+
+    Never re-send blindly: `Publisher.confirm` looks on the platform first.
+    """
+
+
+class Tokens(Protocol):
+    """The access token of one connected account, kept fresh."""
+
+    async def access_token(self) -> str:
+        """A token valid for at least a few minutes (refreshed first if it is about to expire)."""
+
+    async def refresh(self) -> str:
+        """A new token after the platform refused the current one; AccountNeedsReconnect if the
+        refresh token is refused too."""
+
+
+class Checkpoint(Protocol):
+    """Saves a platform-side reference (upload session, container id, publish id) on the
+    publication before the call that makes the post public, so a later attempt can confirm."""
+
+    async def __call__(self, remote_ref: str) -> None:
+        """Persist `remote_ref`."""
+
+
+async def no_checkpoint(remote_ref: str) -> None:
+    """A Checkpoint that keeps nothing (the outbox needs none)."""
 
 
 class Publisher(Protocol):
-    """Posts one video to one account; must be safe to call twice with the same key."""
+    """Posts one video to one account; must never make a second post for one key."""
 
-    async def publish(self, request: PublishRequest) -> PublishResult:
-        """Post it (or find the earlier post with this idempotency key) and say where."""
+    async def publish(
+        self, request: PublishRequest, checkpoint: Checkpoint = no_checkpoint
+    ) -> PublishResult:
+        """Post it and say where. Raises PublishError (or a subclass) when it did not."""
+
+    async def confirm(self, request: PublishRequest) -> PublishResult | None:
+        """After an Unconfirmed: the post this request made, if the platform has it, else None."""
 
 
 async def outbox_account(session: AsyncSession, workspace_id: int, platform: str) -> SocialAccount:

@@ -50,6 +50,44 @@ class Settings(BaseSettings):
     )
     max_upload_mb: int = Field(default=200, ge=1, le=4096, alias="MAX_UPLOAD_MB")
 
+    # Publishing platforms: OAuth client of each, and its endpoints (real defaults; tests point
+    # them at loopback fakes).
+    youtube_client_id: str | None = Field(default=None, alias="YOUTUBE_CLIENT_ID")
+    youtube_client_secret: SecretStr | None = Field(default=None, alias="YOUTUBE_CLIENT_SECRET")
+    youtube_auth_url: str = Field(
+        default="https://accounts.google.com/o/oauth2/v2/auth", alias="YOUTUBE_AUTH_URL"
+    )
+    youtube_token_url: str = Field(
+        default="https://oauth2.googleapis.com/token", alias="YOUTUBE_TOKEN_URL"
+    )
+    youtube_api_base_url: str = Field(
+        default="https://www.googleapis.com", alias="YOUTUBE_API_BASE_URL"
+    )
+    instagram_client_id: str | None = Field(default=None, alias="INSTAGRAM_CLIENT_ID")
+    instagram_client_secret: SecretStr | None = Field(default=None, alias="INSTAGRAM_CLIENT_SECRET")
+    instagram_auth_url: str = Field(
+        default="https://www.facebook.com/v21.0/dialog/oauth", alias="INSTAGRAM_AUTH_URL"
+    )
+    instagram_graph_url: str = Field(
+        default="https://graph.facebook.com/v21.0", alias="INSTAGRAM_GRAPH_URL"
+    )
+    facebook_client_id: str | None = Field(default=None, alias="FACEBOOK_CLIENT_ID")
+    facebook_client_secret: SecretStr | None = Field(default=None, alias="FACEBOOK_CLIENT_SECRET")
+    facebook_auth_url: str = Field(
+        default="https://www.facebook.com/v21.0/dialog/oauth", alias="FACEBOOK_AUTH_URL"
+    )
+    facebook_graph_url: str = Field(
+        default="https://graph.facebook.com/v21.0", alias="FACEBOOK_GRAPH_URL"
+    )
+    tiktok_client_id: str | None = Field(default=None, alias="TIKTOK_CLIENT_ID")
+    tiktok_client_secret: SecretStr | None = Field(default=None, alias="TIKTOK_CLIENT_SECRET")
+    tiktok_auth_url: str = Field(
+        default="https://www.tiktok.com/v2/auth/authorize/", alias="TIKTOK_AUTH_URL"
+    )
+    tiktok_api_base_url: str = Field(
+        default="https://open.tiktokapis.com", alias="TIKTOK_API_BASE_URL"
+    )
+
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str | None) -> str | None:
@@ -71,7 +109,19 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "public_url", "telegram_api_base_url", "openai_base_url", "elevenlabs_base_url"
+        "public_url",
+        "telegram_api_base_url",
+        "openai_base_url",
+        "elevenlabs_base_url",
+        "youtube_auth_url",
+        "youtube_token_url",
+        "youtube_api_base_url",
+        "instagram_auth_url",
+        "instagram_graph_url",
+        "facebook_auth_url",
+        "facebook_graph_url",
+        "tiktok_auth_url",
+        "tiktok_api_base_url",
     )
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
