@@ -1,0 +1,1 @@
+"""One module per publishing platform, each behind services.publishing.Publisher."""
