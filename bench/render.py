@@ -33,19 +33,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib.cbook
-import numpy as np
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from services.captions import build_ass, group_words, scene_cues  # noqa: E402
 from services.content import Scene, Script, Voiceover, WordTiming  # noqa: E402
-from services.footage import Focus, analyse_footage, crop_window, inspect_footage  # noqa: E402
+from services.footage import Focus, crop_window, inspect_footage  # noqa: E402
 from services.video import Aspect, probe_media, render_short  # noqa: E402
 from services.video_aspect import LAYOUTS  # noqa: E402
 from services.video_ffmpeg import escape_filter_value, ffmpeg_exe, fonts_dir  # noqa: E402
 from services.video_graph import X264, X264_PARAMS, Slot, crop_xy  # noqa: E402
+from services.vision import find_focus_all  # noqa: E402
 
 DURATION_S, CLIP_S, FPS, RATE, WORDS = 30.0, 5.0, 30, 24_000, 78
 W, H = Aspect.VERTICAL.size
@@ -77,6 +75,8 @@ def make_inputs(work: Path) -> None:
                 "gradients=s=1920x1080:r=30:speed=0.01[bg];[1:v]scale=640:-2[p];"
                 "[bg][p]overlay=x='200+t*120':y=180,scale=out_range=tv,format=yuv420p"
             )
+            import matplotlib.cbook
+
             hopper = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
             args = ["-f", "lavfi", "-i", "nullsrc", "-loop", "1", "-i", str(hopper)]
             args += ["-filter_complex", graph]
@@ -90,6 +90,8 @@ def make_inputs(work: Path) -> None:
             jobs = []
     for j in jobs:
         j.wait()
+    import numpy as np
+
     rng = np.random.default_rng(1)
     t = np.arange(int(DURATION_S * RATE)) / RATE
     envelope = 0.5 + 0.5 * np.sin(2 * np.pi * 3.0 * t)
@@ -139,8 +141,15 @@ async def run_ours(work: Path, out: Path) -> dict[str, float]:
     os.replace(result.video_path, out)
     return {
         "ffmpeg_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
-        "python_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        # VmHWM, not ru_maxrss: ru_maxrss survives exec, so it would report the bench's own
+        # size at the fork that started this child
+        "python_peak_mb": _vm_hwm_kib() / 1024,
     }
+
+
+def _vm_hwm_kib() -> int:
+    status = Path("/proc/self/status").read_text()
+    return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1))  # type: ignore[union-attr]
 
 
 def handwritten_command(work: Path, out: Path) -> list[str]:
@@ -171,6 +180,7 @@ def handwritten_command(work: Path, out: Path) -> list[str]:
 
 def run_moviepy(work: Path, out: Path) -> dict[str, float]:
     """The same timeline through MoviePy (frames composited in Python)."""
+    import numpy as np
     from moviepy import (  # type: ignore[import-untyped]
         AudioFileClip,
         CompositeVideoClip,
@@ -310,7 +320,8 @@ async def prepare(work: Path) -> None:
     crops = []
     for path in clip_paths(work):
         footage = await inspect_footage(path)
-        slot = Slot(footage, 0.0, CLIP_S, await analyse_footage(footage, CLIP_S))
+        [focus] = await find_focus_all([(footage, CLIP_S)])
+        slot = Slot(footage, 0.0, CLIP_S, focus)
         x, y, c = crop_xy(slot, W, H, 0.0)  # a pan where a face moves, as render_short does
         track = [(t, Focus(fx, fy, "face")) for t, fx, fy in slot.focus.track] or [(0, slot.focus)]
         pan = [[t, crop_window(1920, 1080, W, H, f).x] for t, f in track]

@@ -1,9 +1,10 @@
 """Render a short: footage or a generated background, word captions, voice, ducked music.
 
 One ffmpeg pass per aspect ratio (no intermediate encodes); OpenCV then picks the thumbnail
-among the first output's keyframes. The pieces live in
-services.captions (ASS), services.footage (probe, focus, crop), services.thumbnails,
-services.video_graph (the ffmpeg command) and services.video_ffmpeg (running ffmpeg).
+among the first output's keyframes. The pieces live in services.captions (ASS),
+services.footage (probe, crop), services.footage_focus and services.thumbnails (OpenCV, run in
+a child process by services.vision), services.video_graph (the ffmpeg command) and
+services.video_ffmpeg (running ffmpeg). This process never loads OpenCV or NumPy.
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ from pathlib import Path
 
 from services.captions import build_ass, escape_ass_text, group_words, scene_cues
 from services.content import Script, Voiceover
-from services.footage import Focus, Footage, FootageError, analyse_footage, inspect_footage
-from services.thumbnails import thumbnail_from_video
+from services.footage import Footage, FootageError, inspect_footage
 from services.video_aspect import LAYOUTS, Aspect
 from services.video_ffmpeg import (
     MediaInfo,
@@ -33,6 +33,7 @@ from services.video_ffmpeg import (
     run_ffmpeg,
 )
 from services.video_graph import OutputSpec, Slot, palette, plan_slots, render_args
+from services.vision import find_focus_all, pick_thumbnail
 
 __all__ = [
     "THUMBNAIL_NAME",
@@ -64,7 +65,6 @@ VIDEO_NAME = (
 THUMBNAIL_NAME = "thumbnail.png"
 THUMB_MAX_SIDE = 1280
 THUMB_FROM = 0.1  # thumbnail candidates: the keyframes between 10% and 90% of the duration
-ANALYSIS_JOBS = 2  # clips analysed at once (each is an ffmpeg decode plus OpenCV)
 
 
 @dataclass(frozen=True)
@@ -91,14 +91,8 @@ def _thumb_size(width: int, height: int) -> tuple[int, int]:
 
 
 async def _slots(footage: Sequence[Footage], duration: float) -> list[Slot]:
-    gate = asyncio.Semaphore(ANALYSIS_JOBS)
-
-    async def focus(f: Footage, used: float) -> Focus:
-        async with gate:
-            return await analyse_footage(f, used)
-
     planned = plan_slots(footage, duration)
-    found = await asyncio.gather(*(focus(f, length) for f, _, length in planned))
+    found = await find_focus_all([(f, length) for f, _, length in planned])
     return [
         Slot(f, start, length, fc) for (f, start, length), fc in zip(planned, found, strict=True)
     ]
@@ -196,7 +190,7 @@ async def render_short(
                 raise RenderError(f"unexpected render output for {aspect}: {info}")
             infos[aspect] = info
         first = infos[aspects[0]]
-        await thumbnail_from_video(
+        await pick_thumbnail(
             temps[aspects[0]],
             tmp_thumb,
             size=_thumb_size(first.width, first.height),

@@ -5,14 +5,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import os
 import re
+import shutil
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import numpy.typing as npt
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
 
 STDERR_TAIL_LINES = 15
 
@@ -46,13 +52,32 @@ def ffmpeg_exe() -> str:
     return str(imageio_ffmpeg.get_ffmpeg_exe())
 
 
+CAPTION_FONTS = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf")
+
+
 @lru_cache(maxsize=1)
 def fonts_dir() -> Path:
-    """Directory of the DejaVu TTFs shipped with matplotlib (found without importing it)."""
+    """A directory of links to the DejaVu fonts the captions use (matplotlib ships them).
+
+    libass reads every file in its fontsdir into memory: matplotlib's 42 fonts cost a render
+    about 5 MB and some start-up time, so the captions get a directory of their own two.
+    """
     spec = importlib.util.find_spec("matplotlib")
     if spec is None or spec.origin is None:
         raise RenderError("matplotlib is not installed: caption fonts are unavailable")
-    return Path(spec.origin).parent / "mpl-data" / "fonts" / "ttf"
+    source = Path(spec.origin).parent / "mpl-data" / "fonts" / "ttf"
+    target = Path(tempfile.gettempdir()) / f"socialbot-fonts-{os.getuid()}"
+    if all((target / name).is_file() for name in CAPTION_FONTS):
+        return target
+    staging = Path(tempfile.mkdtemp(prefix=".socialbot-fonts-", dir=target.parent))
+    for name in CAPTION_FONTS:
+        (staging / name).symlink_to(source / name)
+    shutil.rmtree(target, ignore_errors=True)  # links into a virtualenv that has moved
+    try:
+        staging.rename(target)
+    except OSError:  # another process made it first
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
 
 
 def escape_filter_value(value: str) -> str:
@@ -157,17 +182,6 @@ async def probe_media(path: Path) -> MediaInfo:
     )
 
 
-def frames_from_bytes(
-    raw: bytes, width: int, height: int, channels: int = 3
-) -> npt.NDArray[np.uint8]:
-    """Whole raw frames in `raw` as an (n, h, w, channels) uint8 array (a trailing part dropped)."""
-    size = width * height * channels
-    count = len(raw) // size
-    return np.frombuffer(raw[: count * size], dtype=np.uint8).reshape(
-        count, height, width, channels
-    )
-
-
 async def frame_at(
     path: Path, t: float, *, width: int = 270, height: int = 480
 ) -> npt.NDArray[np.uint8]:
@@ -193,4 +207,6 @@ async def frame_at(
     )
     if len(out) != width * height * 3:
         raise RenderError(f"no frame at t={t:.3f}s in {path} (got {len(out)} bytes)")
-    return np.array(frames_from_bytes(out, width, height)[0], dtype=np.uint8)
+    import numpy as np  # only here: the render path does not load NumPy
+
+    return np.frombuffer(out, dtype=np.uint8).reshape(height, width, 3).copy()

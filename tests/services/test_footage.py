@@ -16,13 +16,12 @@ from services.footage import (
     Focus,
     Footage,
     FootageError,
-    analyse_footage,
     crop_window,
-    find_focus,
     focus_inside,
     inspect_footage,
     library_footage,
 )
+from services.footage_focus import analyse_footage, find_focus
 from services.video import Aspect, frame_at, probe_media, render_short
 from services.video_faces import detect_faces
 from services.video_ffmpeg import run_ffmpeg
