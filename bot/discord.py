@@ -24,6 +24,7 @@ from bot.adapter import split_text
 from handlers.app import App
 from handlers.port import Attachment, Button, Incoming, Reply
 from handlers.router import handle
+from services.content import Platform
 
 log = structlog.get_logger(__name__)
 
@@ -313,6 +314,47 @@ def _register_commands(frontend: DiscordFrontend) -> None:
         instruction: app_commands.Range[str, 1, 1000],
     ) -> None:
         await frontend.on_command(interaction, f"/edit {draft} {instruction}")
+
+    @tree.command(name="schedule", description="Publish a draft at a time, or list what's coming")
+    @app_commands.describe(
+        draft="The draft's number (leave out to list what's coming)",
+        when="e.g. tomorrow 9am, fri 18:30, in 2 hours, an ISO 8601 time, or cancel",
+    )
+    async def schedule(
+        interaction: discord.Interaction[Any],
+        draft: app_commands.Range[int, 1] | None = None,
+        when: app_commands.Range[str, 1, 100] | None = None,
+    ) -> None:
+        text = "/schedule" if draft is None else f"/schedule {draft} {when or ''}".strip()
+        await frontend.on_command(interaction, text)
+
+    platform_choices = [app_commands.Choice(name=p.value, value=p.value) for p in Platform]
+
+    @tree.command(name="connect", description="Connect a platform account (owners)")
+    @app_commands.choices(platform=platform_choices)
+    async def connect(interaction: discord.Interaction[Any], platform: str) -> None:
+        await frontend.on_command(interaction, f"/connect {platform}")
+
+    @tree.command(name="accounts", description="Connected accounts and their health")
+    async def accounts(interaction: discord.Interaction[Any]) -> None:
+        await frontend.on_command(interaction, "/accounts")
+
+    @tree.command(name="disconnect", description="Remove a connected account (owners)")
+    @app_commands.choices(platform=platform_choices)
+    async def disconnect(
+        interaction: discord.Interaction[Any],
+        platform: str,
+        account: app_commands.Range[str, 1, 100] | None = None,
+    ) -> None:
+        await frontend.on_command(interaction, f"/disconnect {platform} {account or ''}".strip())
+
+    @tree.command(name="publishing", description="How posts are made on each platform")
+    @app_commands.describe(setting="e.g. youtube privacy public, tiktok mode inbox")
+    async def publishing(
+        interaction: discord.Interaction[Any],
+        setting: app_commands.Range[str, 1, 100] | None = None,
+    ) -> None:
+        await frontend.on_command(interaction, f"/publishing {setting or ''}".strip())
 
     @tree.command(name="digest", description="What was made and published, with a chart")
     @app_commands.describe(

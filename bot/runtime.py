@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from arq.connections import RedisSettings
+from arq.cron import CronJob, cron
 from arq.worker import Function, Worker, func
 
 from bot.adapter import ChatAdapter, deliver_reply
@@ -17,11 +18,18 @@ from handlers.app import App
 from handlers.chat_queue import DELIVER_JOB, QueueChatSender
 from handlers.drafts import GENERATE_JOB, PUBLISH_JOB
 from handlers.generate import generate_draft
+from handlers.publish import MAX_TRIES as PUBLISH_TRIES
 from handlers.publish import publish_draft
-from services.db import make_engine, make_sessions, migrate
+from handlers.schedule import RECONCILE_JOB, publish_scheduled, reconcile_schedules
+from services.accounts import AccountService, ConnectLinks, TokenCipher
+from services.db import SessionFactory, make_engine, make_sessions, migrate
+from services.links import MediaLinks
 from services.outbox import OutboxPublisher
+from services.publishers.registry import PlatformClients
 from services.queue import CHAT_QUEUE, JOBS_QUEUE, open_queue
+from services.scheduling import PUBLISH_AT_JOB
 from services.settings import Settings
+from services.signing import Signer
 from services.usage import Prices
 from services.voice import EspeakVoice, Voice
 from services.writer import OfflineWriter, RequestReader, Writer
@@ -53,8 +61,9 @@ async def open_runtime(
         queue = open_queue(redis_url=settings.redis_url, media_dir=settings.media_dir)
         pool, redis = await stack.enter_async_context(queue)
         writer, reader = _writer(settings, stack)
+        sessions = make_sessions(engine)
         app = App(
-            sessions=make_sessions(engine),
+            sessions=sessions,
             queue=pool,
             chat=QueueChatSender(queue=pool),
             writer=writer,
@@ -70,8 +79,35 @@ async def open_runtime(
                 ),
             ),
             max_upload_bytes=settings.max_upload_mb * 1024 * 1024,
+            **_publishing(settings, sessions),
         )
         yield Runtime(app, redis, settings.worker_jobs)
+
+
+def secret_key(settings: Settings) -> bytes | None:
+    """SECRET_KEY's bytes, or None when it is not set."""
+    return settings.secret_key.get_secret_value().encode() if settings.secret_key else None
+
+
+def _publishing(settings: Settings, sessions: SessionFactory) -> dict[str, Any]:
+    """Connected accounts (need SECRET_KEY and PUBLIC_URL), platform clients, media links."""
+    key = secret_key(settings)
+    parts: dict[str, Any] = {"platforms": PlatformClients(settings)}
+    if key is None:
+        return parts
+    parts["links"] = MediaLinks(
+        signer=Signer(key=key, purpose="media"),
+        media_dir=settings.media_dir,
+        public_url=settings.public_url,
+    )
+    if settings.public_url:
+        parts["accounts"] = AccountService(
+            sessions=sessions,
+            cipher=TokenCipher(key),
+            signer=Signer(key=key, purpose="oauth-state"),
+            links=ConnectLinks(settings.public_url),
+        )
+    return parts
 
 
 def _writer(settings: Settings, stack: AsyncExitStack) -> tuple[Writer, RequestReader | None]:
@@ -112,7 +148,15 @@ def job_functions() -> list[Function]:
     """The job queue's functions, under the names the handlers enqueue them by."""
     return [
         func(generate_draft, name=GENERATE_JOB, timeout=RENDER_TIMEOUT_S),
-        func(publish_draft, name=PUBLISH_JOB),
+        func(publish_draft, name=PUBLISH_JOB, max_tries=PUBLISH_TRIES),
+        func(publish_scheduled, name=PUBLISH_AT_JOB),
+    ]
+
+
+def cron_jobs() -> list[CronJob]:
+    """Periodic jobs: every minute, re-queue scheduled posts the queue lost (and at start)."""
+    return [
+        cron(reconcile_schedules, name=RECONCILE_JOB, second=0, run_at_startup=True, timeout=60)
     ]
 
 
@@ -127,6 +171,8 @@ def jobs_worker(runtime: Runtime, **overrides: Any) -> Worker:
         "job_timeout": RENDER_TIMEOUT_S,
         "poll_delay": 0.2,
     } | overrides
+    # A burst worker drains the queue and stops; periodic jobs belong to long-running ones.
+    options.setdefault("cron_jobs", [] if options.get("burst") else cron_jobs())
     return Worker(job_functions(), **options)
 
 

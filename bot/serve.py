@@ -12,7 +12,8 @@ import uvicorn
 
 from bot.adapter import ChatAdapter
 from bot.runtime import chat_worker, jobs_worker, open_runtime, running
-from bot.web import MediaLinks, create_web_app
+from bot.web import create_web_app
+from services.links import MediaLinks
 from services.settings import Settings
 from services.signing import Signer
 
@@ -78,6 +79,7 @@ async def serve(
                     telegram.feed_webhook if telegram is not None and settings.public_url else None
                 ),
                 webhook_secret=webhook_secret,
+                app=runtime.app,
             )
             server = uvicorn.Server(
                 uvicorn.Config(

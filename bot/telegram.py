@@ -41,7 +41,12 @@ COMMANDS = [
     ("status", "one draft's state: /status <number>"),
     ("edit", "revise a draft: /edit <number> <instruction>"),
     ("show", "a version's preview again: /show <number> [version]"),
+    ("schedule", "publish at a time: /schedule <number> <when>; alone: what's coming"),
     ("digest", "what was made and published, with a chart"),
+    ("connect", "connect a platform account: /connect youtube|tiktok|instagram|facebook"),
+    ("accounts", "connected accounts and their health"),
+    ("disconnect", "remove a connected account: /disconnect <platform> [name]"),
+    ("publishing", "how posts are made: privacy, TikTok direct or inbox"),
     ("role", "set a member's role (owners)"),
     ("media", "add a video or photo to the library"),
 ]

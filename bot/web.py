@@ -3,40 +3,18 @@
 from __future__ import annotations
 
 import hmac
+import html
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Header, HTTPException, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 
-from services.signing import BadSignature, Signer
-
-MEDIA_LINK_TTL_S = 7 * 24 * 3600
-
-
-class MediaLinks:
-    """Signed, expiring URLs for files under the media folder (nothing outside it is served)."""
-
-    def __init__(self, *, signer: Signer, media_dir: Path, public_url: str | None) -> None:
-        self._signer = signer
-        self._root = media_dir.resolve()
-        self._public_url = public_url
-
-    def url_for(self, path: Path) -> str | None:
-        """A link to `path`, or None without PUBLIC_URL."""
-        if self._public_url is None:
-            return None
-        relative = path.resolve().relative_to(self._root)
-        token = self._signer.sign(relative.as_posix(), ttl_s=MEDIA_LINK_TTL_S)
-        return f"{self._public_url}/media/{token}"
-
-    def resolve(self, token: str) -> Path:
-        """The file a valid token points to; BadSignature or FileNotFoundError otherwise."""
-        path = (self._root / self._signer.unsign(token)).resolve()
-        if not path.is_relative_to(self._root) or not path.is_file():
-            raise FileNotFoundError(token)
-        return path
+from handlers.accounts import oauth_callback, oauth_start
+from handlers.app import App
+from services.accounts import ConnectError
+from services.links import MediaLinks
+from services.signing import BadSignature
 
 
 def create_web_app(
@@ -44,9 +22,33 @@ def create_web_app(
     links: MediaLinks,
     telegram_webhook: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
     webhook_secret: str | None = None,
+    app: App | None = None,
 ) -> FastAPI:
     """The FastAPI app `socialbot run` serves on WEB_PORT."""
     web = FastAPI(title="socialbot", docs_url=None, redoc_url=None)
+
+    if app is not None:
+
+        @web.get("/oauth/{platform}/start", response_model=None)
+        async def oauth_begin(platform: str, state: str = "") -> RedirectResponse | HTMLResponse:
+            try:
+                return RedirectResponse(await oauth_start(app, platform, state), status_code=302)
+            except ConnectError as exc:
+                return _page("Not connected", f"{exc}.", status=400)
+
+        @web.get("/oauth/{platform}/callback")
+        async def oauth_back(
+            platform: str,
+            state: str = "",
+            code: str | None = None,
+            error: str | None = None,
+            error_description: str | None = None,
+        ) -> HTMLResponse:
+            outcome = await oauth_callback(
+                app, platform, state=state, code=code, error=error_description or error
+            )
+            title = "Connected" if outcome.ok else "Not connected"
+            return _page(title, outcome.message, status=200 if outcome.ok else 400)
 
     @web.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -74,3 +76,15 @@ def create_web_app(
             return JSONResponse({"ok": True})
 
     return web
+
+
+def _page(title: str, message: str, *, status: int) -> HTMLResponse:
+    body = (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>socialbot: {html.escape(title)}</title></head>"
+        "<body style='font-family: system-ui, sans-serif; max-width: 32rem; margin: 3rem auto;"
+        " padding: 0 1rem'>"
+        f"<h1>{html.escape(title)}</h1><p>{html.escape(message)}</p></body></html>"
+    )
+    return HTMLResponse(body, status_code=status)

@@ -8,7 +8,10 @@ from pathlib import Path
 from arq import ArqRedis
 
 from handlers.port import ChatSender
+from services.accounts import AccountService
 from services.db import SessionFactory
+from services.links import MediaLinks
+from services.publishers.registry import PlatformClients
 from services.publishing import Publisher
 from services.usage import Prices
 from services.voice import Voice
@@ -29,6 +32,9 @@ class App:
     reader: RequestReader | None = None
     prices: Prices = field(default_factory=Prices)
     max_upload_bytes: int = 200 * 1024 * 1024
+    accounts: AccountService | None = None  # None without SECRET_KEY and PUBLIC_URL
+    platforms: PlatformClients | None = None
+    links: MediaLinks | None = None
 
     @property
     def voice_name(self) -> str:

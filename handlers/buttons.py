@@ -16,16 +16,25 @@ class Verb(StrEnum):
     REJECT = "reject"
     REGENERATE = "regen"
     CAPTIONS = "caps"
+    SCHEDULE = "sched"  # show the preset times
+    UNSCHEDULE = "unsched"
+    # One per preset time, computed when pressed (letters only: Discord's button template).
+    AT_HOUR = "athour"
+    AT_TODAY_EVENING = "ateve"
+    AT_TOMORROW_MORNING = "attam"
+    AT_TOMORROW_EVENING = "attpm"
+    AT_MONDAY_MORNING = "atmon"
 
 
 LABELS = {
     Verb.APPROVE: "Approve",
+    Verb.SCHEDULE: "Schedule",
     Verb.REGENERATE: "Regenerate",
     Verb.REJECT: "Reject",
     Verb.CAPTIONS: "All captions",
 }
 
-_PATTERN = re.compile(r"d:(approve|reject|regen|caps):([1-9][0-9]{0,17})")
+_PATTERN = re.compile(rf"d:({'|'.join(v.value for v in Verb)}):([1-9][0-9]{{0,17}})")
 
 
 @dataclass(frozen=True)

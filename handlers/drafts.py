@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 import structlog
 from sqlalchemy import func, select
@@ -18,7 +19,8 @@ from handlers.views import all_captions
 from handlers.workspace_cmds import check_budget
 from services.content import Brief
 from services.drafts import get_draft, transition
-from services.models import Approval, Draft, DraftState, Role
+from services.models import Approval, Draft, DraftState, Role, utcnow
+from services.scheduling import enqueue_wake, format_when, hold_for_schedule
 from services.workspaces import at_least, audit
 
 log = structlog.get_logger(__name__)
@@ -101,18 +103,21 @@ async def press(app: App, actor: Actor, verb: Verb, draft_id: int) -> Reply:
             draft = await get_draft(session, actor.workspace.id, draft_id)
         if draft is not None:
             await check_budget(app, actor.workspace, draft.duration_s)
+    publish_at: datetime | None = None
     async with app.sessions.begin() as session:
         draft = await get_draft(session, actor.workspace.id, draft_id)
         if draft is None:
             raise Refusal(f"I can't find draft #{draft_id} in this workspace.")
         if verb is Verb.APPROVE:
-            reply, approved = await _approve(session, actor, draft)
+            reply, approved, publish_at = await _approve(session, actor, draft)
         elif verb is Verb.REJECT:
             reply, approved = await _reject(session, actor, draft), False
         else:
             reply, approved = await _regenerate(session, actor, draft), False
     # Jobs are queued only after the transition committed, and only by the press that won it.
-    if approved:
+    if publish_at is not None:
+        await enqueue_wake(app.queue, draft.id, publish_at)
+    elif approved:
         await app.queue.enqueue_job(PUBLISH_JOB, draft.id, _job_id=f"publish:{draft.id}")
     elif verb is Verb.REGENERATE:
         await enqueue_generation(app, draft)
@@ -126,7 +131,10 @@ def _can_approve(actor: Actor, draft: Draft) -> bool:
     return actor.role == Role.CREATOR and own and actor.workspace.allow_self_approval
 
 
-async def _approve(session: AsyncSession, actor: Actor, draft: Draft) -> tuple[Reply, bool]:
+async def _approve(
+    session: AsyncSession, actor: Actor, draft: Draft
+) -> tuple[Reply, bool, datetime | None]:
+    """Record an approval; the last one needed approves the draft (scheduled if it has a time)."""
     if not _can_approve(actor, draft):
         raise Refusal(
             f"{actor.member.display_name}, your role ({actor.role}) can't approve drafts. "
@@ -162,15 +170,23 @@ async def _approve(session: AsyncSession, actor: Actor, draft: Draft) -> tuple[R
         return Reply(
             f"{actor.member.display_name} approved draft #{draft.id} ({count}/{needed}). "
             f"Waiting for {needed - count} more."
-        ), False
+        ), False, None
     if not await transition(session, draft.id, expected=DraftState.READY, to=DraftState.APPROVED):
         await session.refresh(draft)
         raise Refusal(describe_state(draft))
+    publish_at = await hold_for_schedule(session, draft.id, utcnow())
+    if publish_at is not None:
+        when = format_when(publish_at, actor.workspace.timezone)
+        return Reply(
+            f"✅ Draft #{draft.id} approved by {actor.member.display_name}. Scheduled for "
+            f"{when} on {', '.join(draft.platforms)}.",
+            settles=True,
+        ), True, publish_at
     return Reply(
         f"✅ Draft #{draft.id} approved by {actor.member.display_name}. Publishing to "
         f"{', '.join(draft.platforms)}…",
         settles=True,
-    ), True
+    ), True, None
 
 
 def _require_requester_or_approver(actor: Actor, draft: Draft, action: str) -> None:

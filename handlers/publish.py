@@ -1,15 +1,30 @@
-"""The publishing job: post an approved draft to each of its platforms, once each."""
+"""The publishing job: post an approved draft to each of its platforms, once each.
+
+Each platform goes to the workspace's connected account there, or to the local outbox when
+none is connected. A publication is claimed by its idempotency key, so a job that runs again
+skips what is already published. A publish whose answer was lost (`Unconfirmed`), or that a
+killed worker left `uploading`, is first looked up on the platform (`Publisher.confirm`) and
+only sent again when the platform has no such post. Busy platforms (`RetryLater`) and lost
+answers make the whole job retry later (arq `Retry`, honouring Retry-After); the chat hears
+the outcome once, when every publication has ended.
+"""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import select
+from arq import Retry
+from sqlalchemy import select, update
 
 from handlers.app import App
 from handlers.port import Reply
+from services.accounts import OAUTH_KIND, options_for
 from services.content import Platform, PlatformMeta
 from services.drafts import current_version, transition
 from services.models import (
@@ -18,21 +33,41 @@ from services.models import (
     DraftVersion,
     Publication,
     PublicationState,
+    SocialAccount,
+    Workspace,
     utcnow,
 )
+from services.platforms import DISPLAY_NAMES
 from services.publishing import (
+    AccountNeedsReconnect,
+    Publisher,
     PublishError,
     PublishRequest,
+    PublishResult,
+    RetryLater,
+    Unconfirmed,
     claim_publication,
     outbox_account,
 )
+from services.video import probe_media
 
 log = structlog.get_logger(__name__)
+
+MAX_TRIES = 6  # runs of the job before a busy platform or a lost answer counts as failed
+RETRY_BACKOFF_S = (30, 60, 120, 300, 600)
+VIDEO_URL_TTL_S = 6 * 3600  # Meta fetches the video from this link within minutes
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    line: str
+    retry_after: float | None = None  # set when this publication should be tried again
 
 
 async def publish_draft(ctx: dict[str, Any], draft_id: int) -> str:
     """Publish an approved draft's current version to each platform, once each."""
     app: App = ctx["app"]
+    job_try = int(ctx.get("job_try", 1))
     async with app.sessions.begin() as session:
         draft = await session.get(Draft, draft_id)
         if draft is None:
@@ -45,23 +80,43 @@ async def publish_draft(ctx: dict[str, Any], draft_id: int) -> str:
         version = await current_version(session, draft)
         if version is None:
             raise RuntimeError(f"draft {draft_id} has no version {draft.current_version}")
+        workspace = await session.get(Workspace, draft.workspace_id)
+        assert workspace is not None
         metas = {m["platform"]: PlatformMeta.model_validate(m) for m in version.metadata_json}
         publications = []
         for platform in draft.platforms:
-            account = await outbox_account(session, draft.workspace_id, platform)
-            publications.append(
-                await claim_publication(
-                    session, draft_id=draft_id, version_id=version.id, account=account
-                )
+            account = await _account_for(session, draft.workspace_id, platform)
+            publication = await claim_publication(
+                session, draft_id=draft_id, version_id=version.id, account=account
             )
-    lines = []
-    for publication in publications:
-        lines.append(await _publish_one(app, draft, version, metas, publication))
+            publications.append((publication, account))
+        options = dict(workspace.publish_options or {})
+    last_try = job_try >= MAX_TRIES
+    outcomes = []
+    for publication, account in publications:
+        outcomes.append(
+            await _publish_one(
+                app,
+                draft,
+                version,
+                metas,
+                publication,
+                account,
+                options,
+                first_try=job_try == 1,  # a new publish run tries failed posts again
+                last_try=last_try,
+            )
+        )
+    waits = [o.retry_after for o in outcomes if o.retry_after is not None]
+    if waits:
+        defer = max(max(waits), RETRY_BACKOFF_S[min(job_try, len(RETRY_BACKOFF_S)) - 1])
+        log.info("publish.retry", draft_id=draft_id, job_try=job_try, defer_s=defer)
+        raise Retry(defer=defer)
     async with app.sessions.begin() as session:
         states = (
             (
                 await session.execute(
-                    select(Publication.state).where(Publication.draft_id == draft_id)
+                    select(Publication.state).where(Publication.version_id == version.id)
                 )
             )
             .scalars()
@@ -77,8 +132,89 @@ async def publish_draft(ctx: dict[str, Any], draft_id: int) -> str:
         )
         await transition(session, draft_id, expected=DraftState.PUBLISHING, to=final)
     head = f"📣 Draft #{draft_id} v{version.number}: {final.value.replace('_', ' ')}."
-    await app.chat.send(draft.chat_ref, Reply("\n".join([head, *lines])))
+    await app.chat.send(draft.chat_ref, Reply("\n".join([head, *(o.line for o in outcomes)])))
     return final.value
+
+
+async def _account_for(session: Any, workspace_id: int, platform: str) -> SocialAccount:
+    """The connected account on the platform (the first by id), else the local outbox."""
+    connected = await session.scalar(
+        select(SocialAccount)
+        .where(
+            SocialAccount.workspace_id == workspace_id,
+            SocialAccount.platform == platform,
+            SocialAccount.kind == OAUTH_KIND,
+        )
+        .order_by(SocialAccount.id)
+        .limit(1)
+    )
+    if connected is not None:
+        return connected  # type: ignore[no-any-return]
+    return await outbox_account(session, workspace_id, platform)
+
+
+@asynccontextmanager
+async def _publisher_for(app: App, account: SocialAccount) -> AsyncIterator[Publisher]:
+    if account.kind != OAUTH_KIND:
+        yield app.publisher
+        return
+    if app.accounts is None or app.platforms is None:
+        raise AccountNeedsReconnect(
+            "connected accounts need SECRET_KEY and PUBLIC_URL, which are not set on this worker"
+        )
+    platform = Platform(account.platform)
+    async with AsyncExitStack() as stack:
+        try:
+            auth = await stack.enter_async_context(app.platforms.auth(platform))
+        except LookupError:
+            raise AccountNeedsReconnect(
+                f"{platform.value.upper()}_CLIENT_ID and _CLIENT_SECRET are not set on this worker"
+            ) from None
+        tokens = app.accounts.tokens(account.id, auth)
+        yield await stack.enter_async_context(app.platforms.publisher(platform, tokens))
+
+
+async def _request(
+    app: App,
+    draft: Draft,
+    version: DraftVersion,
+    meta: PlatformMeta,
+    publication: Publication,
+    account: SocialAccount,
+    options: dict[str, str],
+) -> PublishRequest:
+    video = Path(version.video_path)
+    width, height = 1080, 1920
+    with contextlib.suppress(Exception):
+        info = await probe_media(video)
+        width, height = info.width, info.height
+    video_url = None
+    if app.links is not None and account.kind == OAUTH_KIND:
+        with contextlib.suppress(ValueError):  # a file outside the media folder gets no link
+            video_url = app.links.url_for(video, ttl_s=VIDEO_URL_TTL_S)
+    return PublishRequest(
+        publication_id=publication.id,
+        idempotency_key=publication.idempotency_key,
+        draft_id=draft.id,
+        version=version.number,
+        video_path=video,
+        thumbnail_path=Path(version.thumbnail_path),
+        meta=meta,
+        duration_s=version.duration_s,
+        width=width,
+        height=height,
+        account_id=account.external_id,
+        options=options_for(options, Platform(account.platform)) | dict(account.extra or {}),
+        remote_ref=publication.remote_ref,
+        video_url=video_url,
+    )
+
+
+async def _set(app: App, publication_id: int, **values: Any) -> None:
+    async with app.sessions.begin() as session:
+        await session.execute(
+            update(Publication).where(Publication.id == publication_id).values(**values)
+        )
 
 
 async def _publish_one(
@@ -87,33 +223,73 @@ async def _publish_one(
     version: DraftVersion,
     metas: dict[str, PlatformMeta],
     publication: Publication,
-) -> str:
+    account: SocialAccount,
+    options: dict[str, str],
+    *,
+    first_try: bool,
+    last_try: bool,
+) -> _Outcome:
+    name = DISPLAY_NAMES[Platform(publication.platform)]
+    where = "" if account.kind == OAUTH_KIND else " (local outbox)"
     if publication.state == PublicationState.PUBLISHED:
-        return f"• {publication.platform}: {publication.url}"
-    request = PublishRequest(
-        publication_id=publication.id,
-        idempotency_key=publication.idempotency_key,
-        draft_id=draft.id,
-        version=version.number,
-        video_path=Path(version.video_path),
-        thumbnail_path=Path(version.thumbnail_path),
-        meta=metas[publication.platform],
+        return _Outcome(f"• {name}{where}: {publication.url}")
+    if publication.state == PublicationState.FAILED and not first_try:
+        return _Outcome(f"• {name}: failed: {publication.error}")
+    request = await _request(
+        app, draft, version, metas[publication.platform], publication, account, options
     )
-    async with app.sessions.begin() as session:
-        row = await session.get(Publication, publication.id)
-        assert row is not None
-        row.state = PublicationState.UPLOADING
+
+    async def checkpoint(remote_ref: str) -> None:
+        await _set(app, publication.id, remote_ref=remote_ref)
+        nonlocal request
+        request = PublishRequest(**{**request.__dict__, "remote_ref": remote_ref})
+
+    maybe_posted = publication.state in (PublicationState.UNCONFIRMED, PublicationState.UPLOADING)
     try:
-        result = await app.publisher.publish(request)
+        async with _publisher_for(app, account) as publisher:
+            result: PublishResult | None = None
+            if maybe_posted:
+                result = await publisher.confirm(request)  # never send twice blindly
+                log.info("publish.confirm", publication=publication.id, found=bool(result))
+            if result is None:
+                await _set(
+                    app,
+                    publication.id,
+                    state=PublicationState.UPLOADING,
+                    attempts=publication.attempts + 1,
+                )
+                result = await publisher.publish(request, checkpoint)
+    except Unconfirmed as exc:
+        await _set(app, publication.id, state=PublicationState.UNCONFIRMED, error=str(exc))
+        if last_try:
+            return _Outcome(
+                f"• {name}: not confirmed — {exc}. Check {name} before posting it again."
+            )
+        return _Outcome(f"• {name}: checking", retry_after=30.0)
+    except RetryLater as exc:
+        if last_try:
+            await _fail(app, publication.id, f"{exc} (gave up after several tries)")
+            return _Outcome(f"• {name}: failed: {exc} (gave up after several tries)")
+        await _set(app, publication.id, state=PublicationState.QUEUED, error=str(exc))
+        return _Outcome(f"• {name}: waiting", retry_after=exc.retry_after or 30.0)
+    except AccountNeedsReconnect as exc:
+        message = f"{exc}. Run /connect {publication.platform} and publish again."
+        await _fail(app, publication.id, message)
+        return _Outcome(f"• {name}: failed: {message}")
     except PublishError as exc:
-        async with app.sessions.begin() as session:
-            row = await session.get(Publication, publication.id)
-            assert row is not None
-            row.state, row.error = PublicationState.FAILED, str(exc)
-        return f"• {publication.platform}: failed: {exc}"
-    async with app.sessions.begin() as session:
-        row = await session.get(Publication, publication.id)
-        assert row is not None
-        row.state = PublicationState.PUBLISHED
-        row.external_id, row.url, row.published_at = result.external_id, result.url, utcnow()
-    return f"• {Platform(publication.platform).value}: {result.url}"
+        await _fail(app, publication.id, str(exc))
+        return _Outcome(f"• {name}: failed: {exc}")
+    await _set(
+        app,
+        publication.id,
+        state=PublicationState.PUBLISHED,
+        external_id=result.external_id,
+        url=result.url,
+        published_at=utcnow(),
+        error=None,
+    )
+    return _Outcome(f"• {name}{where}: {result.url}")
+
+
+async def _fail(app: App, publication_id: int, message: str) -> None:
+    await _set(app, publication_id, state=PublicationState.FAILED, error=message)

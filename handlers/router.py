@@ -10,6 +10,12 @@ import structlog
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 
+from handlers.accounts import (
+    accounts_command,
+    connect_command,
+    disconnect_command,
+    publishing_command,
+)
 from handlers.actor import Actor, Refusal
 from handlers.app import App
 from handlers.buttons import BadButton, decode
@@ -18,6 +24,7 @@ from handlers.drafts import edit_draft, press, request_draft
 from handlers.media import media_command
 from handlers.parsing import RequestError, parse_command
 from handlers.port import Incoming, Reply
+from handlers.schedule import SCHEDULE_VERBS, schedule_command, schedule_press
 from handlers.views import draft_status, list_drafts, show_version
 from handlers.workspace_cmds import brand_command, budget_command, voice_command
 from services.models import Role, Workspace
@@ -41,14 +48,18 @@ HELP = """I turn a request into a short video, get it approved here, and publish
 /drafts — the latest drafts
 /status <number> — one draft's state, versions and posts
 /show <number> [version] — a version's preview and script again
+/schedule <number> <when> — publish at a time: tomorrow 9am, fri 18:30, in 2 hours, ISO 8601
+/schedule — what's coming; /schedule cancel <number> — cancel a scheduled post
 /media — add a video or photo to the library (attach it); /media list
 /brand — the brand voice the writer follows; /voice — the narrator's voice
 /budget [usd] — this month's spend and the monthly limit
 /digest [days] — what was made and published, with a chart (default 7 days)
+/connect <platform> — connect YouTube, TikTok, Instagram or Facebook (owners); /accounts
+/disconnect <platform> [account] — remove one; /publishing — privacy and posting options
 /role @member <owner|approver|creator|viewer> — set a member's role (owners only)
 /help — this message
 
-Under each preview: Approve, Regenerate, Reject."""
+Under each preview: Approve, Schedule, Regenerate, Reject."""
 
 _REQUEST_START = re.compile(r"^\s*(make|create|draft|generate|produce)\b", re.IGNORECASE)
 
@@ -87,6 +98,8 @@ async def _dispatch(app: App, incoming: Incoming) -> list[Reply]:
         return [Reply("This chat isn't set up yet: send /start and I'll make it a workspace.")]
     if incoming.button is not None:
         pressed = decode(incoming.button)
+        if pressed.verb in SCHEDULE_VERBS:
+            return [await schedule_press(app, actor, pressed.verb, pressed.draft_id)]
         return [await press(app, actor, pressed.verb, pressed.draft_id)]
     assert command is not None
     if command.name == "":
@@ -102,6 +115,8 @@ async def _dispatch(app: App, incoming: Incoming) -> list[Reply]:
             return [await draft_status(app, actor, command.args)]
         case "show":
             return [await show_version(app, actor, command.args)]
+        case "schedule":
+            return [await schedule_command(app, actor, command.args)]
         case "media":
             return [await media_command(app, actor, command.args, incoming.attachments)]
         case "brand":
@@ -110,6 +125,14 @@ async def _dispatch(app: App, incoming: Incoming) -> list[Reply]:
             return [await voice_command(app, actor, command.args)]
         case "budget":
             return [await budget_command(app, actor, command.args)]
+        case "connect":
+            return [await connect_command(app, actor, command.args, incoming.chat_ref)]
+        case "accounts":
+            return [await accounts_command(app, actor)]
+        case "disconnect":
+            return [await disconnect_command(app, actor, command.args)]
+        case "publishing":
+            return [await publishing_command(app, actor, command.args)]
         case "digest":
             return [await digest_command(app, actor, command.args, incoming.chat_ref)]
         case "role":

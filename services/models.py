@@ -97,6 +97,13 @@ class PublicationState(StrEnum):
     UNCONFIRMED = "unconfirmed"
 
 
+class AccountStatus(StrEnum):
+    """Whether a connected account can still be used."""
+
+    OK = "ok"
+    RECONNECT = "reconnect"  # its tokens can no longer be refreshed: /connect again
+
+
 class Workspace(Base):
     """A team: its members, chats, drafts and accounts."""
 
@@ -112,6 +119,7 @@ class Workspace(Base):
     role_map: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     voice_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
     monthly_budget_usd: Mapped[float | None] = mapped_column(Float, nullable=True)
+    publish_options: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -239,8 +247,13 @@ class SocialAccount(Base):
     external_id: Mapped[str] = mapped_column(String(200), default="local")
     display_name: Mapped[str] = mapped_column(String(200))
     token_ciphertext: Mapped[bytes | None] = mapped_column(nullable=True)
-    status: Mapped[str] = mapped_column(String(20), default="ok")
+    token_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    status: Mapped[str] = mapped_column(String(20), default=AccountStatus.OK)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    extra: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    connected_by: Mapped[int | None] = mapped_column(ForeignKey("members.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
 class Publication(Base):
@@ -259,8 +272,25 @@ class Publication(Base):
     external_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     url: Mapped[str | None] = mapped_column(String(1000), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    remote_ref: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class OAuthState(Base):
+    """One started /connect: who asked, from which chat, and the PKCE verifier; used once."""
+
+    __tablename__ = "oauth_states"
+
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    platform: Mapped[str] = mapped_column(String(20))
+    chat_ref: Mapped[str] = mapped_column(String(200))
+    code_verifier: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class MetricSnapshot(Base):

@@ -164,8 +164,8 @@ async def test_long_text_is_split_and_big_videos_become_links(tmp_path: Path) ->
     from bot.adapter import split_text
     from bot.runtime import open_runtime
     from bot.telegram import TelegramFrontend
-    from bot.web import MediaLinks
     from handlers.port import Media, MediaKind, Reply
+    from services.links import MediaLinks
     from services.signing import Signer
 
     assert split_text("a" * 5000, 4096) == ["a" * 4096, "a" * 904]

@@ -36,6 +36,7 @@ def test_near_misses_are_refused(bad: str) -> None:
 def test_preview_buttons() -> None:
     assert [b.label for b in draft_buttons(7)] == [
         "Approve",
+        "Schedule",
         "Regenerate",
         "Reject",
         "All captions",

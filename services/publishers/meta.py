@@ -1,0 +1,517 @@
+"""Meta Graph API plumbing shared by the Instagram and Facebook publishers, and Facebook Login.
+
+Meta answers failures as `{"error": {"message", "type", "code", "error_subcode",
+"fbtrace_id"}}`, mostly with HTTP 400 whatever the cause, so errors are classified by `code`:
+
+- 190 (OAuthException): the token is invalid or expired → `Tokens.refresh()` once and resend
+  (Meta checks the token before acting, so even a publish call is safe to resend); refused
+  again → `AccountNeedsReconnect`.
+- 10 and 200-299: a permission is missing → `AccountNeedsReconnect` (connecting again asks for
+  it).
+- HTTP 429, 4/17/32/613 and 80001-80009 (rate limits): nothing was done → back off and resend.
+- HTTP 5xx, 1/2 or `is_transient` (Meta failing): back off and resend, except for the call that
+  makes a post public, where the post may exist → `Unconfirmed`.
+- anything else → `PublishError` with Meta's own words (`error_user_msg` when it has one).
+
+No answer at all (a timeout, a dropped connection) is resent only when the call has no effect
+(reads) or never left (connect errors); otherwise it is `RetryLater` for calls that only make
+unpublished objects and `Unconfirmed` for the publish call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import structlog
+
+from services.content import Platform, PlatformMeta
+from services.models import utcnow
+from services.oauth_types import ConnectedIdentity, OAuthError, RefreshRefused, TokenSet
+from services.platforms import DISPLAY_NAMES
+from services.publishing import (
+    AccountNeedsReconnect,
+    PublishError,
+    RetryLater,
+    Tokens,
+    Unconfirmed,
+)
+
+log = structlog.get_logger(__name__)
+
+Json = dict[str, Any]
+Body = Callable[[], Any]  # makes a fresh request body for each send (a stream is read once)
+
+_RATE_LIMIT_CODES = frozenset({4, 17, 32, 613, *range(80001, 80010)})
+_TRANSIENT_CODES = frozenset({1, 2})
+_TOKEN_CODE = 190
+_BASE_BACKOFF_S = 0.5
+# Long-lived user tokens last about 60 days; Meta sometimes leaves expires_in out.
+_LONG_LIVED = timedelta(days=60)
+
+
+class Call(StrEnum):
+    """What resending a call could do, which decides when it may be resent."""
+
+    READ = "read"  # no effect: resend on any transient failure
+    CREATE = "create"  # makes an unpublished object: resend only when Meta said it failed
+    PUBLISH = "publish"  # makes the post public: resend only when Meta refused it outright
+
+
+@dataclass(frozen=True)
+class GraphError:
+    """One error answer from the Graph API."""
+
+    status: int
+    message: str
+    code: int | None = None
+    subcode: int | None = None
+    kind: str = ""
+    transient: bool = False
+    trace: str = ""
+
+    @property
+    def rate_limited(self) -> bool:
+        """Meta refused the call for its rate; nothing was done."""
+        return self.status == 429 or self.code in _RATE_LIMIT_CODES
+
+    @property
+    def retryable(self) -> bool:
+        """Worth sending again after a pause."""
+        return (
+            self.rate_limited
+            or self.status >= 500
+            or self.code in _TRANSIENT_CODES
+            or self.transient
+        )
+
+
+def parse_error(response: httpx.Response) -> GraphError | None:
+    """The error in a Graph answer, or None if it succeeded."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    error = body.get("error") if isinstance(body, dict) else None
+    if response.is_success and not isinstance(error, dict):
+        return None
+    if not isinstance(error, dict):
+        debug = body.get("debug_info") if isinstance(body, dict) else None  # rupload's shape
+        text = debug.get("message") if isinstance(debug, dict) else None
+        return GraphError(response.status_code, str(text or response.reason_phrase))
+    code, subcode = error.get("code"), error.get("error_subcode")
+    return GraphError(
+        status=response.status_code,
+        message=str(error.get("error_user_msg") or error.get("message") or "unknown error"),
+        code=code if isinstance(code, int) else None,
+        subcode=subcode if isinstance(subcode, int) else None,
+        kind=str(error.get("type", "")),
+        transient=error.get("is_transient") is True,
+        trace=str(error.get("fbtrace_id", "")),
+    )
+
+
+def retry_hint(response: httpx.Response) -> float | None:
+    """Seconds Meta asks us to wait: Retry-After, else the business-use-case estimate."""
+    value = response.headers.get("Retry-After", "")
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        usage = json.loads(response.headers.get("X-Business-Use-Case-Usage", ""))
+        minutes = [
+            float(entry.get("estimated_time_to_regain_access", 0))
+            for entries in usage.values()
+            for entry in entries
+        ]
+    except (ValueError, AttributeError, TypeError):
+        return None
+    return max(minutes) * 60 if minutes and max(minutes) > 0 else None
+
+
+def post_text(meta: PlatformMeta) -> str:
+    """The caption with its hashtags after it, as Instagram and Facebook show it."""
+    tags = " ".join(meta.hashtags)
+    return "\n".join(part for part in (meta.caption.strip(), tags) if part)
+
+
+class GraphClient:
+    """Graph API calls for one connected account, with its token refreshed and errors classified.
+
+    `http` belongs to the caller, who opens and closes it.
+    """
+
+    def __init__(
+        self,
+        *,
+        http: httpx.AsyncClient,
+        graph_url: str,
+        tokens: Tokens,
+        platform: Platform,
+        max_attempts: int = 5,
+        max_wait_s: float = 60.0,
+        timeout_s: float = 30.0,
+    ) -> None:
+        self._http = http
+        self._graph_url = graph_url.rstrip("/")
+        self._tokens = tokens
+        self._name = DISPLAY_NAMES[platform]
+        self._platform = platform
+        self._max_attempts = max(1, max_attempts)
+        self._max_wait_s = max_wait_s
+        self._timeout = httpx.Timeout(timeout_s)
+
+    async def get(self, path: str, **params: str) -> Json:
+        """GET a Graph path (resent freely: reads have no effect)."""
+        return await self.request("GET", self.url(path), call=Call.READ, params=params)
+
+    async def post(self, path: str, data: Mapping[str, str], *, call: Call) -> Json:
+        """POST form fields to a Graph path; `call` says whether it may be resent."""
+        return await self.request("POST", self.url(path), call=call, data=dict(data))
+
+    def url(self, path: str) -> str:
+        """The full URL of a Graph path."""
+        return f"{self._graph_url}/{path.lstrip('/')}"
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        call: Call,
+        params: Mapping[str, str] | None = None,
+        data: Mapping[str, str] | None = None,
+        body: Body | None = None,
+        headers: Mapping[str, str] | None = None,
+        scheme: str = "Bearer",
+        max_attempts: int | None = None,
+    ) -> Json:
+        """Send one call, resending it as `call` allows; its JSON answer."""
+        attempts = max(1, max_attempts or self._max_attempts)
+        token = await self._tokens.access_token()
+        refreshed = False
+        attempt = 0
+        while True:
+            attempt += 1
+            hint: float | None = None
+            try:
+                response = await self._http.request(
+                    method,
+                    url,
+                    params=params,
+                    data=data,
+                    content=body() if body is not None else None,
+                    headers={**(headers or {}), "Authorization": f"{scheme} {token}"},
+                    timeout=self._timeout,
+                )
+            except httpx.TransportError as exc:
+                self._check_resendable(exc, call)
+                reason = f"no answer from {self._name} ({type(exc).__name__})"
+            else:
+                error = parse_error(response)
+                if error is None:
+                    return self._json(response, call)
+                if error.code == _TOKEN_CODE:
+                    if refreshed:
+                        raise self._reconnect(error)
+                    token, refreshed = await self._refresh(), True
+                    attempt -= 1  # a refused token is not the platform failing
+                    continue
+                if not error.retryable:
+                    log.warning(
+                        "meta.error", code=error.code, subcode=error.subcode, trace=error.trace
+                    )
+                    raise self._permanent(error)
+                if call is Call.PUBLISH and not error.rate_limited:
+                    raise Unconfirmed(
+                        f"{self._name} failed while publishing ({self._describe(error)}); "
+                        "the post may exist, so it is checked before any new attempt."
+                    )
+                hint = retry_hint(response)
+                reason = f"{self._name} is busy ({self._describe(error)})"
+                if usage := response.headers.get("X-App-Usage"):
+                    log.info("meta.app_usage", usage=usage, code=error.code)
+            too_long = hint is not None and hint > self._max_wait_s
+            if attempt >= attempts or too_long:
+                raise RetryLater(f"{reason}; trying again later.", retry_after=hint)
+            backoff = min(self._max_wait_s, _BASE_BACKOFF_S * 2 ** (attempt - 1))
+            wait = hint if hint is not None else backoff
+            log.info("meta.retry", url=url, attempt=attempt, wait_s=wait, reason=reason)
+            await asyncio.sleep(wait)
+
+    def _check_resendable(self, exc: httpx.TransportError, call: Call) -> None:
+        never_sent = httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout
+        if call is Call.READ or isinstance(exc, never_sent):
+            return  # no effect, or it never left
+        if call is Call.PUBLISH:
+            raise Unconfirmed(
+                f"{self._name} did not answer the publish call ({type(exc).__name__}); "
+                "the post may exist, so it is checked before any new attempt."
+            ) from exc
+        raise RetryLater(
+            f"{self._name} did not answer ({type(exc).__name__}); trying again later."
+        ) from exc
+
+    async def _refresh(self) -> str:
+        try:
+            return await self._tokens.refresh()
+        except RefreshRefused as exc:
+            raise AccountNeedsReconnect(
+                f"{self._name} no longer accepts this account's login: "
+                f"run /connect {self._platform.value} again."
+            ) from exc
+
+    def _reconnect(self, error: GraphError) -> AccountNeedsReconnect:
+        return AccountNeedsReconnect(
+            f"{self._name} refused this account's login ({error.message}): "
+            f"run /connect {self._platform.value} again."
+        )
+
+    def _permanent(self, error: GraphError) -> PublishError:
+        if error.code == 10 or (error.code is not None and 200 <= error.code <= 299):
+            return AccountNeedsReconnect(
+                f"{self._name} refused for lack of a permission ({error.message}): run "
+                f"/connect {self._platform.value} again and allow everything it asks for."
+            )
+        return PublishError(f"{self._name} refused the post: {self._describe(error)}.")
+
+    @staticmethod
+    def _describe(error: GraphError) -> str:
+        code = f", code {error.code}" if error.code is not None else ""
+        sub = f"/{error.subcode}" if error.subcode is not None else ""
+        return f"{error.message.rstrip('.')} (HTTP {error.status}{code}{sub})"
+
+    def _json(self, response: httpx.Response, call: Call) -> Json:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict):
+            return body
+        text = f"{self._name} sent an answer that is not JSON"
+        if call is Call.PUBLISH:
+            raise Unconfirmed(f"{text} to the publish call; it is checked before any new attempt.")
+        raise RetryLater(f"{text}; trying again later.")
+
+
+@asynccontextmanager
+async def http_client(
+    client: httpx.AsyncClient | None, timeout_s: float
+) -> AsyncIterator[httpx.AsyncClient]:
+    """`client` if the caller gave one (and keeps it), else one of our own for this block."""
+    if client is not None:
+        yield client
+        return
+    async with httpx.AsyncClient(timeout=httpx.Timeout(timeout_s)) as own:
+        yield own
+
+
+SCOPES: Mapping[Platform, tuple[str, ...]] = MappingProxyType(
+    {
+        Platform.INSTAGRAM: (
+            "instagram_basic",
+            "instagram_content_publish",
+            "pages_show_list",
+            "pages_read_engagement",
+            "business_management",
+        ),
+        Platform.FACEBOOK: (
+            "pages_show_list",
+            "pages_manage_posts",
+            "pages_read_engagement",
+            "publish_video",
+        ),
+    }
+)
+
+
+class FacebookLoginAuth:
+    """Facebook Login for Instagram professional accounts or Facebook Pages (no PKCE).
+
+    Instagram identities carry the long-lived user token (about 60 days, extended by `refresh`);
+    Facebook identities carry Page tokens, which do not expire.
+    """
+
+    pkce = False
+
+    def __init__(
+        self,
+        *,
+        platform: Platform,
+        client_id: str,
+        client_secret: str,
+        auth_url: str,
+        graph_url: str,
+        client: httpx.AsyncClient | None = None,
+        timeout_s: float = 30.0,
+        now: Callable[[], datetime] = utcnow,
+    ) -> None:
+        if platform not in SCOPES:
+            raise ValueError(f"Facebook Login does not connect {platform.value}")
+        self.platform = platform
+        self._name = DISPLAY_NAMES[platform]
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._auth_url = auth_url
+        self._graph_url = graph_url.rstrip("/")
+        self._client = client
+        self._timeout_s = timeout_s
+        self._now = now
+
+    def authorize_url(self, *, state: str, redirect_uri: str, code_challenge: str | None) -> str:
+        """The Facebook Login dialog asking for this platform's permissions."""
+        query = {
+            "client_id": self._client_id,
+            "redirect_uri": redirect_uri,
+            "state": state,
+            "response_type": "code",
+            "scope": ",".join(SCOPES[self.platform]),
+            "auth_type": "rerequest",  # ask again for permissions declined last time
+        }
+        return f"{self._auth_url}?{urlencode(query)}"
+
+    async def exchange(
+        self, *, code: str, redirect_uri: str, code_verifier: str | None
+    ) -> list[ConnectedIdentity]:
+        """Code → short-lived → long-lived user token → the Pages (and their IG accounts)."""
+        async with http_client(self._client, self._timeout_s) as http:
+            short = await self._get(
+                http,
+                "oauth/access_token",
+                {
+                    "client_id": self._client_id,
+                    "client_secret": self._client_secret,
+                    "redirect_uri": redirect_uri,
+                    "code": code,
+                },
+            )
+            user = await self._long_lived(http, str(short["access_token"]))
+            granted = await self._granted(http, user.access_token)
+            user = TokenSet(user.access_token, expires_at=user.expires_at, scope=",".join(granted))
+            pages = await self._pages(http, user.access_token)
+        if self.platform is Platform.FACEBOOK:
+            identities = [
+                ConnectedIdentity(
+                    external_id=str(page["id"]),
+                    display_name=str(page.get("name", page["id"])),
+                    tokens=TokenSet(str(page["access_token"]), scope=user.scope),
+                    extra={"page_id": str(page["id"])},
+                )
+                for page in pages
+                if page.get("access_token")
+            ]
+            advice = "make sure you manage a Facebook Page and select it when connecting"
+        else:
+            identities = [
+                ConnectedIdentity(
+                    external_id=str(page["instagram_business_account"]["id"]),
+                    display_name="@"
+                    + str(page["instagram_business_account"].get("username", "instagram")),
+                    tokens=user,
+                    extra={"page_id": str(page["id"])},
+                )
+                for page in pages
+                if isinstance(page.get("instagram_business_account"), dict)
+            ]
+            advice = (
+                "link an Instagram professional (business or creator) account to one of your "
+                "Facebook Pages, and select that Page when connecting"
+            )
+        if not identities:
+            raise OAuthError(
+                f"This login gave no {self._name} account to publish to: {advice}, "
+                f"then run /connect {self.platform.value} again."
+            )
+        return identities
+
+    async def refresh(self, tokens: TokenSet) -> TokenSet:
+        """A fresh long-lived user token; Page tokens (no expiry) come back as they are."""
+        if tokens.expires_at is None:
+            return tokens
+        if tokens.expires_at <= self._now():
+            raise RefreshRefused(self._expired())
+        async with http_client(self._client, self._timeout_s) as http:
+            fresh = await self._long_lived(http, tokens.access_token)
+        return TokenSet(fresh.access_token, expires_at=fresh.expires_at, scope=tokens.scope)
+
+    async def _long_lived(self, http: httpx.AsyncClient, token: str) -> TokenSet:
+        answer = await self._get(
+            http,
+            "oauth/access_token",
+            {
+                "grant_type": "fb_exchange_token",
+                "client_id": self._client_id,
+                "client_secret": self._client_secret,
+                "fb_exchange_token": token,
+            },
+        )
+        expires_in = answer.get("expires_in")
+        lifetime = timedelta(seconds=int(expires_in)) if expires_in else _LONG_LIVED
+        return TokenSet(str(answer["access_token"]), expires_at=self._now() + lifetime)
+
+    async def _granted(self, http: httpx.AsyncClient, token: str) -> list[str]:
+        answer = await self._get(http, "me/permissions", {"access_token": token})
+        granted = [
+            str(p.get("permission"))
+            for p in answer.get("data", [])
+            if isinstance(p, dict) and p.get("status") == "granted"
+        ]
+        missing = [scope for scope in SCOPES[self.platform] if scope not in granted]
+        if missing:
+            raise OAuthError(
+                f"{self._name} needs these permissions, which were not granted: "
+                f"{', '.join(missing)}. Run /connect {self.platform.value} again and allow them."
+            )
+        return granted
+
+    async def _pages(self, http: httpx.AsyncClient, token: str) -> list[Json]:
+        fields = "id,name,access_token,instagram_business_account{id,username}"
+        answer = await self._get(http, "me/accounts", {"fields": fields, "access_token": token})
+        pages = [p for p in answer.get("data", []) if isinstance(p, dict)]
+        for _ in range(20):  # a person manages a handful of Pages; stop runaway paging
+            following = answer.get("paging", {}).get("next")
+            if not following:
+                break
+            answer = await self._get(http, str(following), None)  # `next` has the query
+            pages += [p for p in answer.get("data", []) if isinstance(p, dict)]
+        return [p for p in pages if p.get("id")]
+
+    async def _get(
+        self, http: httpx.AsyncClient, path: str, params: Mapping[str, str] | None
+    ) -> Json:
+        url = path if "://" in path else f"{self._graph_url}/{path}"
+        try:
+            response = await http.get(url, params=params)
+        except httpx.TransportError as exc:
+            raise OAuthError(
+                f"Could not reach Facebook ({type(exc).__name__}); try /connect "
+                f"{self.platform.value} again in a minute."
+            ) from exc
+        error = parse_error(response)
+        if error is not None and error.code == _TOKEN_CODE:
+            raise RefreshRefused(self._expired())
+        if error is not None:
+            raise OAuthError(
+                f"Facebook refused the login ({error.message}); run /connect "
+                f"{self.platform.value} again."
+            )
+        body = response.json()
+        if not isinstance(body, dict):
+            raise OAuthError("Facebook sent an answer that is not JSON; try again in a minute.")
+        return body
+
+    def _expired(self) -> str:
+        return (
+            f"The {self._name} login has expired or was revoked: "
+            f"run /connect {self.platform.value} again."
+        )
