@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,10 @@ from handlers.app import App
 from handlers.buttons import draft_buttons
 from handlers.port import Media, MediaKind, Reply
 from handlers.workspace_cmds import brand_of
-from services.content import Brand, Brief, PlatformMeta, Script
+from services.content import Brand, Brief, Platform, PlatformMeta, Script
 from services.drafts import brief_of, transition
 from services.models import Draft, DraftState, DraftVersion, MediaItem, Workspace
+from services.publishing import describe_problems, problems_for
 from services.usage import Usage, UsageLog, usage_records
 from services.video import Aspect, Footage, render_short
 from services.writer import EditUnsupported, WriterError
@@ -192,7 +194,10 @@ async def _make(app: App, job: Job, staging: Path, final_dir: Path) -> Reply:
             error=None,
         )
     log.info("generate.done", draft_id=draft.id, version=version, seconds=seconds)
-    return preview(draft, version, script, metadata, final_dir, rendered.duration_s)
+    problems = await problems_for(
+        final_dir / rendered.video_path.name, metadata, rendered.duration_s
+    )
+    return preview(draft, version, script, metadata, final_dir, rendered.duration_s, problems)
 
 
 async def _give_up(app: App, job: Job, staging: Path, reason: str, *, keep_previous: bool) -> None:
@@ -231,8 +236,10 @@ def preview(
     metadata: tuple[PlatformMeta, ...],
     folder: Path,
     duration_s: float,
+    problems: Mapping[Platform, list[str]] | None = None,
 ) -> Reply:
-    """The preview message: video, the first platform's metadata, and the decision buttons."""
+    """The preview message: video, the first platform's metadata, what does not fit a
+    platform's rules (approval is refused until it does), and the decision buttons."""
     first = metadata[0]
     lines = [
         f"🎬 Draft #{draft.id} v{version} is ready for review ({script.writer} writer).",
@@ -242,6 +249,9 @@ def preview(
         f"Caption: {first.caption}",
         " ".join(first.hashtags),
     ]
+    if problems:
+        lines += ["", "Does not fit yet (approval waits until it does):"]
+        lines += describe_problems(problems)
     video = Media(
         MediaKind.VIDEO,
         folder / "video.mp4",

@@ -13,6 +13,7 @@ from handlers.port import Reply
 from services.content import PlatformMeta, Script
 from services.drafts import get_draft
 from services.models import Draft, DraftState, DraftVersion, Publication
+from services.publishing import problems_for
 
 
 async def list_drafts(app: App, actor: Actor) -> Reply:
@@ -99,8 +100,15 @@ async def show_version(app: App, actor: Actor, args: str) -> Reply:
         raise Refusal(f"Draft #{draft_id} has no version {number} (versions: {have}).")
     script = Script.model_validate(version.script)
     metadata = tuple(PlatformMeta.model_validate(m) for m in version.metadata_json)
+    problems = await problems_for(Path(version.video_path), metadata, version.duration_s)
     reply = preview(
-        draft, number, script, metadata, Path(version.video_path).parent, version.duration_s
+        draft,
+        number,
+        script,
+        metadata,
+        Path(version.video_path).parent,
+        version.duration_s,
+        problems,
     )
     current = number == draft.current_version and draft.state == DraftState.READY
     lines = [reply.text, "", _script_text(script)]

@@ -19,7 +19,7 @@ Lengths are counted in Python characters (code points).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -231,6 +231,59 @@ def check_duration(platform: Platform, duration_s: float) -> list[str]:
         f"{DISPLAY_NAMES[platform]} takes videos of {rules.min_duration_s} to "
         f"{rules.max_duration_s} seconds; this one is {duration_s:g} s."
     ]
+
+
+# The largest file each platform's API takes for a short video (conservative where the
+# platform documents several figures: Instagram's 300 MB is its Reels limit for API uploads).
+MAX_FILE_BYTES: Mapping[Platform, int] = MappingProxyType(
+    {
+        Platform.YOUTUBE: 256 * 1024**3,
+        Platform.TIKTOK: 4 * 1024**3,
+        Platform.INSTAGRAM: 300 * 1024**2,
+        Platform.FACEBOOK: 1024**3,
+    }
+)
+VERTICAL_ONLY = frozenset({Platform.TIKTOK, Platform.INSTAGRAM, Platform.FACEBOOK})
+MIN_SIZE: Mapping[Platform, tuple[int, int]] = MappingProxyType({Platform.FACEBOOK: (540, 960)})
+
+
+@dataclass(frozen=True)
+class VideoFacts:
+    """What the platform rules look at in a rendered video."""
+
+    duration_s: float
+    width: int
+    height: int
+    size_bytes: int
+
+
+def check_video(platform: Platform, video: VideoFacts) -> list[str]:
+    """Human-readable problems with the video on `platform`: duration, aspect, size, file size."""
+    name = DISPLAY_NAMES[platform]
+    problems = check_duration(platform, round(video.duration_s, 1))
+    if platform in VERTICAL_ONLY and video.width >= video.height:
+        problems.append(
+            f"{name} takes vertical 9:16 video; this one is {video.width}x{video.height}."
+        )
+    minimum = MIN_SIZE.get(platform)
+    short, long = sorted((video.width, video.height))
+    if minimum and (short < minimum[0] or long < minimum[1]):
+        problems.append(
+            f"{name} needs at least {minimum[0]}x{minimum[1]}; this one is "
+            f"{video.width}x{video.height}."
+        )
+    if video.size_bytes > MAX_FILE_BYTES[platform]:
+        problems.append(
+            f"{name} takes files up to {MAX_FILE_BYTES[platform] / 1024**2:,.0f} MB; this one "
+            f"is {video.size_bytes / 1024**2:,.0f} MB."
+        )
+    return problems
+
+
+def fit_problems(metas: Sequence[PlatformMeta], video: VideoFacts) -> dict[Platform, list[str]]:
+    """Per platform of the draft, what does not fit its rules (only platforms with problems)."""
+    found = {m.platform: check_video(m.platform, video) + check_metadata(m) for m in metas}
+    return {platform: problems for platform, problems in found.items() if problems}
 
 
 def _tag_words(text: str) -> list[str]:

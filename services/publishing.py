@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -10,7 +10,7 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.content import PlatformMeta
+from services.content import Platform, PlatformMeta
 from services.db import get_or_create
 from services.models import Publication, SocialAccount
 
@@ -141,3 +141,24 @@ async def claim_publication(
             idempotency_key=key,
         ),
     )
+
+
+async def problems_for(
+    video_path: Path, metas: Sequence[PlatformMeta], duration_s: float
+) -> dict[Platform, list[str]]:
+    """What in a rendered version does not fit each of its platforms (video and metadata)."""
+    from services.platforms import VideoFacts, fit_problems
+    from services.video_ffmpeg import RenderError, probe_media
+
+    try:
+        info = await probe_media(video_path)
+        width, height = info.width, info.height
+    except RenderError:
+        width, height = 0, 0
+    size = video_path.stat().st_size if video_path.is_file() else 0
+    return fit_problems(metas, VideoFacts(duration_s, width, height, size))
+
+
+def describe_problems(problems: Mapping[Platform, list[str]]) -> list[str]:
+    """Lines for the chat: what does not fit, per platform."""
+    return [f"⚠️ {p}" for found in problems.values() for p in found]

@@ -169,3 +169,21 @@ def test_check_duration() -> None:
         "Facebook takes videos of 3 to 90 seconds; this one is 120 s."
     ]
     assert check_duration(Platform.TIKTOK, 2.5) != []
+
+
+def test_video_rules_name_what_does_not_fit() -> None:
+    from services.platforms import VideoFacts, check_video, fit_problems
+
+    vertical = VideoFacts(duration_s=30.0, width=1080, height=1920, size_bytes=20 * 2**20)
+    assert all(check_video(p, vertical) == [] for p in Platform)
+    long_wide = VideoFacts(duration_s=95.0, width=1920, height=1080, size_bytes=400 * 2**20)
+    facebook = " ".join(check_video(Platform.FACEBOOK, long_wide))
+    assert "3 to 90 seconds" in facebook and "95 s" in facebook and "vertical 9:16" in facebook
+    assert "300 MB" in " ".join(check_video(Platform.INSTAGRAM, long_wide))
+    assert check_video(Platform.YOUTUBE, long_wide) == []  # a regular YouTube video
+    small = VideoFacts(duration_s=10.0, width=360, height=640, size_bytes=2**20)
+    assert "at least 540x960" in " ".join(check_video(Platform.FACEBOOK, small))
+    meta = PlatformMeta(platform=Platform.TIKTOK, title="t", caption="c", hashtags=("#a",) * 11)
+    problems = fit_problems([meta], long_wide)
+    assert list(problems) == [Platform.TIKTOK]
+    assert any("at most 10 hashtags" in p for p in problems[Platform.TIKTOK])
