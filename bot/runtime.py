@@ -149,7 +149,7 @@ def job_functions() -> list[Function]:
     return [
         func(generate_draft, name=GENERATE_JOB, timeout=RENDER_TIMEOUT_S),
         func(publish_draft, name=PUBLISH_JOB, max_tries=PUBLISH_TRIES),
-        func(publish_scheduled, name=PUBLISH_AT_JOB),
+        func(publish_scheduled, name=PUBLISH_AT_JOB, max_tries=PUBLISH_TRIES),
     ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from pathlib import Path
 
 import structlog
 from sqlalchemy import func, select
@@ -17,9 +18,10 @@ from handlers.parsing import parse_request, requested_aspects
 from handlers.port import Reply
 from handlers.views import all_captions
 from handlers.workspace_cmds import check_budget
-from services.content import Brief
-from services.drafts import get_draft, transition
+from services.content import Brief, PlatformMeta
+from services.drafts import current_version, get_draft, transition
 from services.models import Approval, Draft, DraftState, Role, utcnow
+from services.publishing import describe_problems, problems_for
 from services.scheduling import enqueue_wake, format_when, hold_for_schedule
 from services.workspaces import at_least, audit
 
@@ -103,6 +105,8 @@ async def press(app: App, actor: Actor, verb: Verb, draft_id: int) -> Reply:
             draft = await get_draft(session, actor.workspace.id, draft_id)
         if draft is not None:
             await check_budget(app, actor.workspace, draft.duration_s)
+    if verb is Verb.APPROVE:
+        await _check_fits(app, actor, draft_id)
     publish_at: datetime | None = None
     async with app.sessions.begin() as session:
         draft = await get_draft(session, actor.workspace.id, draft_id)
@@ -122,6 +126,25 @@ async def press(app: App, actor: Actor, verb: Verb, draft_id: int) -> Reply:
     elif verb is Verb.REGENERATE:
         await enqueue_generation(app, draft)
     return reply
+
+
+async def _check_fits(app: App, actor: Actor, draft_id: int) -> None:
+    """Refuse approval while the current version breaks a platform's rules, saying which."""
+    async with app.sessions() as session:
+        draft = await get_draft(session, actor.workspace.id, draft_id)
+        version = await current_version(session, draft) if draft is not None else None
+    if draft is None or version is None or draft.state != DraftState.READY:
+        return  # the press itself says what is wrong
+    metas = [PlatformMeta.model_validate(m) for m in version.metadata_json]
+    problems = await problems_for(Path(version.video_path), metas, version.duration_s)
+    if problems:
+        names = ", ".join(p.value for p in problems)
+        raise Refusal(
+            f"Draft #{draft.id} v{version.number} can't be approved yet: "
+            + " ".join(describe_problems(problems))
+            + f" Use /edit {draft.id} shorter (or another change), or make the draft again "
+            f"without {names}."
+        )
 
 
 def _can_approve(actor: Actor, draft: Draft) -> bool:
@@ -167,26 +190,38 @@ async def _approve(
     await audit(session, actor.workspace.id, actor.member.id, "draft.approve", target)
     needed = actor.workspace.approvals_required
     if count < needed:
-        return Reply(
-            f"{actor.member.display_name} approved draft #{draft.id} ({count}/{needed}). "
-            f"Waiting for {needed - count} more."
-        ), False, None
+        return (
+            Reply(
+                f"{actor.member.display_name} approved draft #{draft.id} ({count}/{needed}). "
+                f"Waiting for {needed - count} more."
+            ),
+            False,
+            None,
+        )
     if not await transition(session, draft.id, expected=DraftState.READY, to=DraftState.APPROVED):
         await session.refresh(draft)
         raise Refusal(describe_state(draft))
     publish_at = await hold_for_schedule(session, draft.id, utcnow())
     if publish_at is not None:
         when = format_when(publish_at, actor.workspace.timezone)
-        return Reply(
-            f"✅ Draft #{draft.id} approved by {actor.member.display_name}. Scheduled for "
-            f"{when} on {', '.join(draft.platforms)}.",
+        return (
+            Reply(
+                f"✅ Draft #{draft.id} approved by {actor.member.display_name}. Scheduled for "
+                f"{when} on {', '.join(draft.platforms)}.",
+                settles=True,
+            ),
+            True,
+            publish_at,
+        )
+    return (
+        Reply(
+            f"✅ Draft #{draft.id} approved by {actor.member.display_name}. Publishing to "
+            f"{', '.join(draft.platforms)}…",
             settles=True,
-        ), True, publish_at
-    return Reply(
-        f"✅ Draft #{draft.id} approved by {actor.member.display_name}. Publishing to "
-        f"{', '.join(draft.platforms)}…",
-        settles=True,
-    ), True, None
+        ),
+        True,
+        None,
+    )
 
 
 def _require_requester_or_approver(actor: Actor, draft: Draft, action: str) -> None:

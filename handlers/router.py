@@ -49,7 +49,7 @@ HELP = """I turn a request into a short video, get it approved here, and publish
 /status <number> — one draft's state, versions and posts
 /show <number> [version] — a version's preview and script again
 /schedule <number> <when> — publish at a time: tomorrow 9am, fri 18:30, in 2 hours, ISO 8601
-/schedule — what's coming; /schedule cancel <number> — cancel a scheduled post
+/schedule — what's coming; /schedule cancel <number>; /schedule zone <Area/City> (owners)
 /media — add a video or photo to the library (attach it); /media list
 /brand — the brand voice the writer follows; /voice — the narrator's voice
 /budget [usd] — this month's spend and the monthly limit

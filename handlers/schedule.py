@@ -24,7 +24,7 @@ from handlers.drafts import PUBLISH_JOB, describe_state
 from handlers.port import Button, Reply
 from handlers.publish import publish_draft
 from services.drafts import get_draft
-from services.models import Draft, DraftState, Role, utcnow
+from services.models import Draft, DraftState, Role, Workspace, utcnow
 from services.scheduling import (
     BEFORE_APPROVAL,
     PRESET_LABELS,
@@ -38,6 +38,7 @@ from services.scheduling import (
     enqueue_wake,
     examples,
     format_when,
+    known_zone,
     parse_when,
     preset_time,
     set_time,
@@ -61,7 +62,8 @@ SCHEDULE_VERBS = frozenset({Verb.SCHEDULE, Verb.UNSCHEDULE, *PRESET_VERBS})
 CANCEL_WORDS = frozenset({"cancel", "off", "clear", "none", "unschedule"})
 USAGE = (
     "Use /schedule <draft> <when>, e.g. /schedule 3 tomorrow 9am or /schedule 3 fri 18:30; "
-    "/schedule cancel 3 to cancel; /schedule alone lists what's coming."
+    "/schedule cancel 3 to cancel; /schedule alone lists what's coming; "
+    "/schedule zone Europe/Berlin sets the time zone (owners)."
 )
 _NUMBER = re.compile(r"#?([1-9][0-9]{0,17})")
 
@@ -71,6 +73,8 @@ async def schedule_command(app: App, actor: Actor, args: str) -> Reply:
     parts = args.split()
     if not parts:
         return await list_upcoming(app, actor)
+    if parts[0].lower() in ("zone", "timezone", "tz"):
+        return await zone_command(app, actor, " ".join(parts[1:]))
     if parts[0].lower() in CANCEL_WORDS:
         if len(parts) != 2:
             raise Refusal(USAGE)
@@ -161,7 +165,7 @@ async def schedule_at(app: App, actor: Actor, draft_id: int, at: datetime) -> Re
         state = DraftState(draft.state)
         before = draft.scheduled_at
         if state in BEFORE_APPROVAL:
-            pass
+            _check_may_propose(actor, draft, "schedule")
         elif state is DraftState.SCHEDULED:
             _check_may_move(actor, draft)
         else:
@@ -259,6 +263,41 @@ async def schedule_options(app: App, actor: Actor, draft_id: int) -> Reply:
     return Reply("\n".join(lines), buttons=tuple(buttons))
 
 
+async def zone_command(app: App, actor: Actor, name: str) -> Reply:
+    """`/schedule zone [Area/City]`: the workspace's time zone for reading and showing times."""
+    current = actor.workspace.timezone
+    if not name:
+        return Reply(
+            f"Times are read and shown in {current}. An owner can change that with "
+            "/schedule zone <Area/City>, e.g. /schedule zone Europe/Berlin."
+        )
+    if actor.role != Role.OWNER:
+        raise Refusal("Only an owner can change the workspace's time zone.")
+    zone = known_zone(name)
+    if zone is None:
+        raise Refusal(
+            f"“{name[:60]}” is not a time zone I know. Use an IANA name such as "
+            "Europe/Berlin, America/New_York or Asia/Tokyo."
+        )
+    async with app.sessions.begin() as session:
+        workspace = await session.get(Workspace, actor.workspace.id)
+        assert workspace is not None
+        workspace.timezone = zone
+        await audit(
+            session,
+            actor.workspace.id,
+            actor.member.id,
+            "workspace.timezone",
+            f"workspace:{workspace.id}",
+            before=current,
+            after=zone,
+        )
+    return Reply(
+        f"🗓 Times are now read and shown in {zone} (it is {format_when(utcnow(), zone)}). "
+        "Scheduled posts keep their moment in time."
+    )
+
+
 async def list_upcoming(app: App, actor: Actor) -> Reply:
     """`/schedule`: what is coming, soonest first, in the workspace's zone."""
     tz = actor.workspace.timezone
@@ -293,7 +332,11 @@ async def list_upcoming(app: App, actor: Actor) -> Reply:
 
 
 async def publish_scheduled(ctx: dict[str, Any], draft_id: int, at_iso: str) -> str:
-    """The wake-up for a scheduled draft: publish it if it is still scheduled for this time."""
+    """The wake-up for a scheduled draft: publish it if it is still scheduled for this time.
+
+    When the publish job asks to be retried (a busy platform), arq re-runs this job: the
+    re-run finds the draft publishing for this same time and resumes it.
+    """
     app: App = ctx["app"]
     at = datetime.fromisoformat(at_iso)
     now = utcnow()

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import re
+import zoneinfo
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -72,6 +73,15 @@ def zone_of(name: str) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
+def known_zone(name: str) -> str | None:
+    """The IANA name of a time zone ("europe/berlin" finds "Europe/Berlin"), or None."""
+    name = name.strip()
+    if name in zoneinfo.available_timezones():
+        return name
+    found = [z for z in zoneinfo.available_timezones() if z.lower() == name.lower()]
+    return found[0] if found else None
+
+
 def examples(tz: str, now: datetime) -> str:
     """What works, with an ISO example that is ahead of `now`."""
     day = now.astimezone(zone_of(tz)).date() + timedelta(days=7)
@@ -99,14 +109,15 @@ def parse_when(text: str, tz: str, now: datetime) -> datetime:
     if not said or said.isdigit():
         raise ScheduleError(f"I couldn't read “{shown}” as a time. Try {examples(tz, now)}.")
     zone = zone_of(tz)
-    parsed = _parse_iso(said, zone) if _ISO_START.match(said) else _parse_duration(said, now)
+    span = None if _ISO_START.match(said) else _parse_duration(said, now)
+    parsed = span or (_parse_iso(said, zone) if _ISO_START.match(said) else None)
     if parsed is None:
         parsed = _parse_words(said, zone, now)
     if parsed is None:
         raise ScheduleError(f"I couldn't read “{shown}” as a time. Try {examples(tz, now)}.")
-    if (parsed.hour, parsed.minute, parsed.second) == (0, 0, 0) and not _MIDNIGHT_WORDS.search(
-        said
-    ):
+    midnight = (parsed.hour, parsed.minute, parsed.second) == (0, 0, 0)
+    if span is None and midnight and not _MIDNIGHT_WORDS.search(said):
+        # A date alone ("dec 25") comes back at 00:00: nobody means to post at midnight.
         day = format_when(parsed, tz, now=now, zone=False).rsplit(" ", 1)[0]
         raise ScheduleError(f"At what time on {day}? Add one, e.g. “{said} 10:00”.")
     at = parsed.astimezone(UTC).replace(microsecond=0)
@@ -134,7 +145,7 @@ def _parse_iso(text: str, zone: ZoneInfo) -> datetime | None:
 
 
 def _parse_duration(text: str, now: datetime) -> datetime | None:
-    """"in 2 hours", "in 90 min", "in an hour": a span of real time, whatever the clocks do."""
+    """A span like “in 2 hours”, “in 90 min”, “in an hour”: real time, whatever the clocks do."""
     match = _DURATION.fullmatch(text)
     if match is None:
         return None
@@ -179,10 +190,8 @@ def _parse_words(text: str, zone: ZoneInfo, now: datetime) -> datetime | None:
     return _today_if_named(text, parsed, zone, local_now)
 
 
-def _today_if_named(
-    text: str, parsed: datetime, zone: ZoneInfo, local_now: datetime
-) -> datetime:
-    """"thu 18:30" said on a Thursday before 18:30 means today; dateparser picks next week."""
+def _today_if_named(text: str, parsed: datetime, zone: ZoneInfo, local_now: datetime) -> datetime:
+    """On a Thursday before 18:30, “thu 18:30” means today (dateparser picks next week)."""
     words = re.findall(r"[a-z]+", text.lower())
     today = _WEEKDAYS[local_now.weekday()]
     names_today = any(len(w) >= 3 and today.startswith(w) for w in words)
@@ -326,9 +335,7 @@ async def claim_due(
     wake-up had already claimed.
     """
     row = (
-        await session.execute(
-            select(Draft.state, Draft.scheduled_at).where(Draft.id == draft_id)
-        )
+        await session.execute(select(Draft.state, Draft.scheduled_at).where(Draft.id == draft_id))
     ).one_or_none()
     if row is None or row.scheduled_at != at:
         return Claim.STALE

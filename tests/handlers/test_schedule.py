@@ -7,6 +7,8 @@ publishing to the outbox is real but no video has to be rendered.
 from __future__ import annotations
 
 import io
+import shutil
+import subprocess
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,10 +27,21 @@ from handlers.schedule import publish_scheduled, reconcile_schedules
 from services.models import Approval, Draft, DraftState, DraftVersion, Member, Workspace, utcnow
 from services.queue import JOBS_QUEUE
 from services.scheduling import wake_job_id
+from services.video_ffmpeg import ffmpeg_exe
 from tests.conftest import make_settings, run_jobs
 
 CHAT = "console:team"
 BERLIN = "Europe/Berlin"
+
+
+@pytest.fixture(scope="module")
+def small_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A one-second vertical video: enough for the platform checks made on approval."""
+    path = tmp_path_factory.mktemp("video") / "video.mp4"
+    source = ["-f", "lavfi", "-i", "color=c=black:s=90x160:d=1"]
+    output = ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-y", str(path)]
+    subprocess.run([ffmpeg_exe(), "-v", "error", *source, *output], check=True)
+    return path
 
 
 @pytest.fixture
@@ -41,8 +54,9 @@ async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
 class Chat:
     """The team's console chat: people type and press, workers run when the test says."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, video: Path) -> None:
         self.runtime = runtime
+        self.video = video
         self.app = runtime.app
         self.console = ConsoleChat(out=io.StringIO(), chat_ref=CHAT)
 
@@ -72,11 +86,11 @@ class Chat:
         finally:
             await chats.close()
 
-    async def draft(self, *, requested_by: str = "olga", state: DraftState = DraftState.READY) -> int:
+    async def draft(self, *, requested_by: str = "olga") -> int:
         """A draft with one finished version for TikTok and YouTube."""
         folder = self.app.drafts_dir / "stand-in"
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "video.mp4").write_bytes(b"not really a video")
+        shutil.copyfile(self.video, folder / "video.mp4")
         (folder / "thumbnail.png").write_bytes(b"\x89PNG\r\n\x1a\n")
         metadata = [
             {"platform": p, "title": "Cold brew", "caption": "Try it", "hashtags": ["#coffee"]}
@@ -95,7 +109,7 @@ class Chat:
                 platforms=["tiktok", "youtube"],
                 duration_s=10,
                 tone="calm",
-                state=state,
+                state=DraftState.READY,
                 current_version=1,
             )
             session.add(draft)
@@ -135,9 +149,9 @@ class Chat:
 
 
 @pytest.fixture
-async def chat(runtime: Runtime) -> Chat:
+async def chat(runtime: Runtime, small_video: Path) -> Chat:
     """A workspace in Europe/Berlin whose owner is olga."""
-    team = Chat(runtime)
+    team = Chat(runtime, small_video)
     await team.say("/start")
     async with runtime.app.sessions.begin() as session:
         await session.execute(update(Workspace).values(timezone=BERLIN))
@@ -320,7 +334,8 @@ async def test_only_the_requester_or_an_approver_may_schedule(chat: Chat) -> Non
 
     # Cris may propose a time for their own draft; once approved, only an approver moves it.
     cris_own = await chat.draft(requested_by="cris")
-    assert "will publish" in (await chat.say(f"/schedule {cris_own} tomorrow 9am", user="cris")).text
+    proposed = await chat.say(f"/schedule {cris_own} tomorrow 9am", user="cris")
+    assert "will publish" in proposed.text
     await chat.press(Verb.APPROVE, cris_own)
     moved = await chat.say(f"/schedule {cris_own} tomorrow 10am", user="cris")
     assert moved.alert and "can't move an approved draft" in moved.text
@@ -365,3 +380,22 @@ async def test_bad_schedule_commands_change_nothing(chat: Chat, args: str, expec
     reply = await chat.say(f"/schedule {args.format(id=draft_id)}")
     assert reply.alert and expected in reply.text, reply.text
     assert (await chat.get(draft_id)).scheduled_at is None
+
+
+async def test_owners_set_the_time_zone(chat: Chat) -> None:
+    assert "read and shown in Europe/Berlin" in (await chat.say("/schedule zone")).text
+    await chat.say("hello", user="cris")
+    refused = await chat.say("/schedule zone UTC", user="cris")
+    assert refused.alert and "Only an owner" in refused.text
+    unknown = await chat.say("/schedule zone Mars/Olympus")
+    assert unknown.alert and "not a time zone I know" in unknown.text
+
+    assert (
+        "now read and shown in America/New_York"
+        in (await chat.say("/schedule zone america/new_york")).text
+    )
+    draft_id = await chat.draft()
+    reply = await chat.say(f"/schedule {draft_id} tomorrow 9am")
+    assert "09:00 America/New_York" in reply.text
+    at = (await chat.get(draft_id)).scheduled_at
+    assert at is not None and at.astimezone(ZoneInfo("America/New_York")).hour == 9

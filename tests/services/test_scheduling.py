@@ -16,6 +16,7 @@ from services.scheduling import (
     available_presets,
     claim_due,
     format_when,
+    known_zone,
     parse_when,
     preset_time,
     wake_job_id,
@@ -182,3 +183,10 @@ async def test_a_wakeup_claims_only_its_own_due_time(sessions: SessionFactory) -
         # A second wake-up finds it taken; only a re-run of the same (interrupted) one resumes.
         assert await claim_due(session, draft_id, at, at) is Claim.STALE
         assert await claim_due(session, draft_id, at, at, retry=True) is Claim.STARTED
+
+
+def test_known_zones() -> None:
+    assert known_zone("Europe/Berlin") == "Europe/Berlin"
+    assert known_zone(" europe/berlin ") == "Europe/Berlin"
+    assert known_zone("Mars/Olympus") is None
+    assert known_zone("../etc/passwd") is None
