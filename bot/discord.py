@@ -348,6 +348,12 @@ def _register_commands(frontend: DiscordFrontend) -> None:
     ) -> None:
         await frontend.on_command(interaction, f"/disconnect {platform} {account or ''}".strip())
 
+    @tree.command(name="publish", description="Try a draft's failed posts again")
+    async def publish(
+        interaction: discord.Interaction[Any], draft: app_commands.Range[int, 1]
+    ) -> None:
+        await frontend.on_command(interaction, f"/publish {draft}")
+
     @tree.command(name="publishing", description="How posts are made on each platform")
     @app_commands.describe(setting="e.g. youtube privacy public, tiktok mode inbox")
     async def publishing(

@@ -47,6 +47,7 @@ COMMANDS = [
     ("accounts", "connected accounts and their health"),
     ("disconnect", "remove a connected account: /disconnect <platform> [name]"),
     ("publishing", "how posts are made: privacy, TikTok direct or inbox"),
+    ("publish", "try a draft's failed posts again: /publish <number>"),
     ("role", "set a member's role (owners)"),
     ("media", "add a video or photo to the library"),
 ]
@@ -365,7 +366,11 @@ def _keyboard(buttons: tuple[Button, ...]) -> InlineKeyboardMarkup | None:
         return None
     decisions = [b for b in buttons if not b.id.startswith("d:caps:")]
     extras = [b for b in buttons if b.id.startswith("d:caps:")]
-    rows = [[InlineKeyboardButton(b.label, callback_data=b.id) for b in decisions]]
+    # three to a row: a phone shows each label whole (a preview has four, preset times six)
+    rows = [
+        [InlineKeyboardButton(b.label, callback_data=b.id) for b in decisions[i : i + 3]]
+        for i in range(0, len(decisions), 3)
+    ]
     if extras:
         rows.append([InlineKeyboardButton(b.label, callback_data=b.id) for b in extras])
     return InlineKeyboardMarkup(rows)

@@ -12,6 +12,7 @@ the outcome once, when every publication has ended.
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -20,19 +21,22 @@ from typing import Any
 
 import structlog
 from arq import Retry
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
+from handlers.actor import Actor, Refusal
 from handlers.app import App
+from handlers.drafts import PUBLISH_JOB
 from handlers.port import Reply
 from services.accounts import OAUTH_KIND, options_for
 from services.content import Platform, PlatformMeta
-from services.drafts import current_version, transition
+from services.drafts import current_version, get_draft, transition
 from services.models import (
     Draft,
     DraftState,
     DraftVersion,
     Publication,
     PublicationState,
+    Role,
     SocialAccount,
     Workspace,
     utcnow,
@@ -50,6 +54,7 @@ from services.publishing import (
     outbox_account,
 )
 from services.video import probe_media
+from services.workspaces import at_least, audit
 
 log = structlog.get_logger(__name__)
 
@@ -73,6 +78,8 @@ async def publish_draft(ctx: dict[str, Any], draft_id: int) -> str:
         if draft is None:
             return "no such draft"
         starting = (DraftState.APPROVED, DraftState.SCHEDULED)
+        if draft.state == DraftState.SCHEDULED and (draft.scheduled_at or utcnow()) > utcnow():
+            return "scheduled for later"  # a stray wake-up: the scheduled time decides
         if draft.state in starting:
             await transition(session, draft_id, expected=starting, to=DraftState.PUBLISHING)
         elif draft.state != DraftState.PUBLISHING:
@@ -293,3 +300,34 @@ async def _publish_one(
 
 async def _fail(app: App, publication_id: int, message: str) -> None:
     await _set(app, publication_id, state=PublicationState.FAILED, error=message)
+
+
+async def publish_again(app: App, actor: Actor, args: str) -> Reply:
+    """/publish <draft>: try again the posts that failed (after /connect, say); approvers."""
+    if not at_least(actor.role, Role.APPROVER):
+        raise Refusal(f"Only approvers and owners can publish; your role is {actor.role}.")
+    words = args.split()
+    if len(words) != 1 or not words[0].lstrip("#").isdigit():
+        raise Refusal("Use /publish <draft number> to try its failed posts again.")
+    draft_id = int(words[0].lstrip("#"))
+    again = (DraftState.PARTIALLY_PUBLISHED, DraftState.FAILED)
+    async with app.sessions.begin() as session:
+        draft = await get_draft(session, actor.workspace.id, draft_id)
+        if draft is None:
+            raise Refusal(f"I can't find draft #{draft_id} in this workspace.")
+        posts = await session.scalar(
+            select(func.count()).select_from(Publication).where(Publication.draft_id == draft_id)
+        )
+        if draft.state not in again or not posts:
+            raise Refusal(
+                f"Draft #{draft_id} is {draft.state.replace('_', ' ')}: /publish only retries "
+                "a draft whose posts failed after it was approved."
+            )
+        await transition(session, draft_id, expected=again, to=DraftState.PUBLISHING)
+        await audit(
+            session, actor.workspace.id, actor.member.id, "draft.publish_again", f"draft:{draft_id}"
+        )
+    await app.queue.enqueue_job(
+        PUBLISH_JOB, draft_id, _job_id=f"publish:{draft_id}:again:{uuid.uuid4().hex[:8]}"
+    )
+    return Reply(f"📣 Publishing draft #{draft_id} again: the failed posts are tried once more.")

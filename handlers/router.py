@@ -24,6 +24,7 @@ from handlers.drafts import edit_draft, press, request_draft
 from handlers.media import media_command
 from handlers.parsing import RequestError, parse_command
 from handlers.port import Incoming, Reply
+from handlers.publish import publish_again
 from handlers.schedule import SCHEDULE_VERBS, schedule_command, schedule_press
 from handlers.views import draft_status, list_drafts, show_version
 from handlers.workspace_cmds import brand_command, budget_command, voice_command
@@ -56,6 +57,7 @@ HELP = """I turn a request into a short video, get it approved here, and publish
 /digest [days] — what was made and published, with a chart (default 7 days)
 /connect <platform> — connect YouTube, TikTok, Instagram or Facebook (owners); /accounts
 /disconnect <platform> [account] — remove one; /publishing — privacy and posting options
+/publish <number> — try a draft's failed posts again (after /connect, say)
 /role @member <owner|approver|creator|viewer> — set a member's role (owners only)
 /help — this message
 
@@ -125,6 +127,8 @@ async def _dispatch(app: App, incoming: Incoming) -> list[Reply]:
             return [await voice_command(app, actor, command.args)]
         case "budget":
             return [await budget_command(app, actor, command.args)]
+        case "publish":
+            return [await publish_again(app, actor, command.args)]
         case "connect":
             return [await connect_command(app, actor, command.args, incoming.chat_ref)]
         case "accounts":

@@ -21,7 +21,7 @@ TRANSITIONS: dict[DraftState, frozenset[DraftState]] = {
     S.SCHEDULED: frozenset({S.PUBLISHING, S.READY}),
     S.PUBLISHING: frozenset({S.PUBLISHED, S.PARTIALLY_PUBLISHED, S.FAILED}),
     S.PARTIALLY_PUBLISHED: frozenset({S.PUBLISHING}),
-    S.FAILED: frozenset({S.GENERATING}),
+    S.FAILED: frozenset({S.GENERATING, S.PUBLISHING}),
     S.PUBLISHED: frozenset(),
     S.REJECTED: frozenset(),
 }

@@ -217,6 +217,18 @@ async def test_revoked_access_marks_the_account_and_says_reconnect(world: World)
     assert account.status == "reconnect"
     assert "needs reconnecting" in (await world.say("/accounts")).text
 
+    assert "connected" in (await world.connect("youtube")).lower()  # the same channel again
+    again = await world.say("/publish 1")
+    assert "again" in again.text, again.text
+    await world.drain()
+    assert len(world.youtube.videos) == 1
+    assert "published" in world.console.replies[-1].text
+    async with world.runtime.app.sessions() as session:
+        account = (await session.scalars(select(SocialAccount))).one()
+        draft = await session.get(Draft, 1)
+    assert account.status == "ok" and draft is not None and draft.state == "published"
+    assert "only retries" in (await world.say("/publish 1")).text
+
 
 async def test_connect_links_are_single_use_and_signed(world: World) -> None:
     reply = await world.say("/connect youtube")
