@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     interactive = args.command in {"shell", "demo"}
     log_file = settings.media_dir / "logs" / "socialbot.log" if interactive else None
-    configure_logging(level=settings.log_level, file=log_file)
+    configure_logging(level=settings.log_level, file=log_file, secrets=settings.secret_values())
     match args.command:
         case "demo":
             from bot.demo import DEFAULT_TOPIC, run_demo

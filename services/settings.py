@@ -155,6 +155,11 @@ class Settings(BaseSettings):
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.media_dir / 'socialbot.db').resolve()}"
 
+    def secret_values(self) -> list[str]:
+        """Every secret setting's value (for the log redactor)."""
+        values = [v.get_secret_value() for v in self.__dict__.values() if isinstance(v, SecretStr)]
+        return [v for v in values if v]
+
     @property
     def outbox_dir(self) -> Path:
         """Where the local outbox publisher writes posts."""
