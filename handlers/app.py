@@ -32,6 +32,7 @@ class App:
     reader: RequestReader | None = None
     prices: Prices = field(default_factory=Prices)
     max_upload_bytes: int = 200 * 1024 * 1024
+    generations_per_hour: int = 20  # per member: drafts, edits and regenerations (0: no limit)
     accounts: AccountService | None = None  # None without SECRET_KEY and PUBLIC_URL
     platforms: PlatformClients | None = None
     links: MediaLinks | None = None

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.actor import Actor, Refusal
 from handlers.app import App
 from handlers.buttons import Verb
+from handlers.limits import check_generation_rate
 from handlers.parsing import parse_request, requested_aspects
 from handlers.port import Reply
 from handlers.views import all_captions
@@ -71,6 +72,7 @@ async def request_draft(
     if brief is None:
         brief = parse_request(text)
     await check_budget(app, actor.workspace, brief.duration_s)
+    await check_generation_rate(app, actor)
     async with app.sessions.begin() as session:
         draft = Draft(
             workspace_id=actor.workspace.id,
@@ -105,6 +107,7 @@ async def press(app: App, actor: Actor, verb: Verb, draft_id: int) -> Reply:
             draft = await get_draft(session, actor.workspace.id, draft_id)
         if draft is not None:
             await check_budget(app, actor.workspace, draft.duration_s)
+            await check_generation_rate(app, actor)
     if verb is Verb.APPROVE:
         await _check_fits(app, actor, draft_id)
     publish_at: datetime | None = None
@@ -308,6 +311,7 @@ async def edit_draft(app: App, actor: Actor, args: str) -> Reply:
         if draft is None:
             raise Refusal(f"I can't find draft #{draft_id} in this workspace. See /drafts.")
         await check_budget(app, actor.workspace, draft.duration_s)
+        await check_generation_rate(app, actor)
         await _restart(session, actor, draft, "edit", (DraftState.READY,), instruction=instruction)
     await enqueue_generation(app, draft, instruction)
     return Reply(

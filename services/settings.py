@@ -49,6 +49,7 @@ class Settings(BaseSettings):
         default=0.30, ge=0, alias="ELEVENLABS_PRICE_PER_1K_CHARS"
     )
     max_upload_mb: int = Field(default=200, ge=1, le=4096, alias="MAX_UPLOAD_MB")
+    generations_per_hour: int = Field(default=20, ge=0, le=10_000, alias="GENERATIONS_PER_HOUR")
 
     # Publishing platforms: OAuth client of each, and its endpoints (real defaults; tests point
     # them at loopback fakes).
