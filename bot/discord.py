@@ -362,16 +362,36 @@ def _register_commands(frontend: DiscordFrontend) -> None:
     ) -> None:
         await frontend.on_command(interaction, f"/publishing {setting or ''}".strip())
 
+    @tree.command(name="stats", description="Views, engagement, top posts, best times and cost")
+    @app_commands.describe(period="How far back to look", platform="One platform only")
+    @app_commands.choices(
+        period=[app_commands.Choice(name=f"last {n} days", value=f"{n}d") for n in (7, 30, 90)],
+        platform=platform_choices,
+    )
+    async def stats(
+        interaction: discord.Interaction[Any],
+        period: str = "7d",
+        platform: str | None = None,
+    ) -> None:
+        await frontend.on_command(interaction, f"/stats {period} {platform or ''}".strip())
+
     @tree.command(name="digest", description="What was made and published, with a chart")
     @app_commands.describe(
-        days="The period, in days", channel="Also post digests to this channel from now on"
+        days="The period, in days",
+        channel="Also post digests to this channel from now on",
+        schedule="daily 09:00, weekly mon 09:00 or off: here, or in the channel given",
     )
     async def digest(
         interaction: discord.Interaction[Any],
         days: app_commands.Range[int, 1, 365] = 7,
         channel: discord.TextChannel | None = None,
+        schedule: app_commands.Range[str, 1, 40] | None = None,
     ) -> None:
-        text = f"/digest channel discord:{channel.id}" if channel else f"/digest {days}"
+        target = f" discord:{channel.id}" if channel else ""
+        if schedule is not None:
+            text = f"/digest schedule{target} {schedule}"
+        else:
+            text = f"/digest channel{target}" if channel else f"/digest {days}"
         await frontend.on_command(interaction, text)
 
     @tree.command(name="role", description="Set a member's role (owners)")

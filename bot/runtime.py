@@ -16,8 +16,10 @@ from arq.worker import Function, Worker, func
 from bot.adapter import ChatAdapter, deliver_reply
 from handlers.app import App
 from handlers.chat_queue import DELIVER_JOB, QueueChatSender
+from handlers.digests import DIGEST_CRON_JOB, post_due_digests
 from handlers.drafts import GENERATE_JOB, PUBLISH_JOB
 from handlers.generate import generate_draft
+from handlers.metrics import COLLECT_METRICS_JOB, COLLECT_TIMEOUT_S, collect_metrics
 from handlers.publish import MAX_TRIES as PUBLISH_TRIES
 from handlers.publish import publish_draft
 from handlers.schedule import RECONCILE_JOB, publish_scheduled, reconcile_schedules
@@ -79,6 +81,7 @@ async def open_runtime(
                 ),
             ),
             max_upload_bytes=settings.max_upload_mb * 1024 * 1024,
+            generations_per_hour=settings.generations_per_hour,
             **_publishing(settings, sessions),
         )
         yield Runtime(app, redis, settings.worker_jobs)
@@ -156,7 +159,24 @@ def job_functions() -> list[Function]:
 def cron_jobs() -> list[CronJob]:
     """Periodic jobs: every minute, re-queue scheduled posts the queue lost (and at start)."""
     return [
-        cron(reconcile_schedules, name=RECONCILE_JOB, second=0, run_at_startup=True, timeout=60)
+        cron(reconcile_schedules, name=RECONCILE_JOB, second=0, run_at_startup=True, timeout=60),
+        # Every five minutes (and at start, to catch a slot missed while down): due digests.
+        cron(
+            post_due_digests,
+            name=DIGEST_CRON_JOB,
+            minute=set(range(0, 60, 5)),
+            second=15,
+            run_at_startup=True,
+            timeout=600,
+        ),
+        # Every 15 minutes: the figures of published posts that are due (services.metrics).
+        cron(
+            collect_metrics,
+            name=COLLECT_METRICS_JOB,
+            minute={0, 15, 30, 45},
+            second=30,
+            timeout=COLLECT_TIMEOUT_S,
+        ),
     ]
 
 

@@ -26,6 +26,7 @@ from handlers.parsing import RequestError, parse_command
 from handlers.port import Incoming, Reply
 from handlers.publish import publish_again
 from handlers.schedule import SCHEDULE_VERBS, schedule_command, schedule_press
+from handlers.stats import stats_command
 from handlers.views import draft_status, list_drafts, show_version
 from handlers.workspace_cmds import brand_command, budget_command, voice_command
 from services.models import Role, Workspace
@@ -54,7 +55,9 @@ HELP = """I turn a request into a short video, get it approved here, and publish
 /media — add a video or photo to the library (attach it); /media list
 /brand — the brand voice the writer follows; /voice — the narrator's voice
 /budget [usd] — this month's spend and the monthly limit
+/stats [7d|30d|90d|N days] [platform] — views, engagement, top posts, best times, cost
 /digest [days] — what was made and published, with a chart (default 7 days)
+/digest schedule daily 09:00 | weekly mon 09:00 | off — a regular digest in this chat
 /connect <platform> — connect YouTube, TikTok, Instagram or Facebook (owners); /accounts
 /disconnect <platform> [account] — remove one; /publishing — privacy and posting options
 /publish <number> — try a draft's failed posts again (after /connect, say)
@@ -139,6 +142,8 @@ async def _dispatch(app: App, incoming: Incoming) -> list[Reply]:
             return [await publishing_command(app, actor, command.args)]
         case "digest":
             return [await digest_command(app, actor, command.args, incoming.chat_ref)]
+        case "stats":
+            return [await stats_command(app, actor, command.args)]
         case "role":
             return [await _role(app, actor, command.args, incoming)]
         case other:

@@ -1,32 +1,58 @@
-"""Digests: what a workspace made and published in a period, with a chart."""
+"""Digests: a period's analytics and activity for one workspace, as a short text and a chart."""
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.models import Draft, Publication, PublicationState, UsageRecord
+from services.models import Draft, Publication, PublicationState
+from services.scheduling import format_when
+from services.stats import StatsReport, percent, shorten
+from services.stats_inputs import Period
+from services.stats_query import load_stats
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+CHART_SIZE_IN = (10.0, 4.0)
+CHART_DPI = 100
+_COLOURS = {
+    "youtube": "#c4302b",
+    "tiktok": "#111111",
+    "instagram": "#c13584",
+    "facebook": "#1877f2",
+}
 
 
 @dataclass(frozen=True)
 class Digest:
-    """A period's figures for one workspace."""
+    """A period's figures for one workspace, and the platforms whose figures could not be had."""
 
-    since: datetime
-    until: datetime
+    stats: StatsReport
     drafts_by_state: dict[str, int]
     published_by_platform: dict[str, int]
-    drafts_per_day: dict[date, int]
-    published_per_day: dict[date, int]
-    cost_usd: float
-    usage: dict[str, float] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)  # platform → why it failed
+
+    @property
+    def since(self) -> datetime:
+        """The start of the period."""
+        return self.stats.period.since
+
+    @property
+    def until(self) -> datetime:
+        """The end of the period."""
+        return self.stats.period.until
 
     @property
     def drafts_total(self) -> int:
@@ -40,37 +66,69 @@ class Digest:
 
     def summary(self) -> str:
         """A short text for the chat."""
-        days = max(1, round((self.until - self.since) / timedelta(days=1)))
-        lines = [f"Digest for the last {days} day{'s' if days != 1 else ''}:"]
-        lines.append(f"• Drafts requested: {self.drafts_total}")
-        if self.drafts_by_state:
-            states = ", ".join(f"{n} {s}" for s, n in sorted(self.drafts_by_state.items()))
-            lines.append(f"  ({states})")
-        lines.append(f"• Posts published: {self.published_total}")
-        for platform, n in sorted(self.published_by_platform.items()):
-            lines.append(f"  {platform}: {n}")
-        if self.usage:
-            used = ", ".join(f"{k} {v:g}" for k, v in sorted(self.usage.items()))
-            lines.append(f"• Usage: {used} (cost ${self.cost_usd:.2f})")
+        stats = self.stats
+        days = stats.period.days
+        when = format_when(self.until, stats.timezone, now=self.until)
+        lines = [f"Digest for the last {days} day{'s' if days != 1 else ''} (to {when})"]
+        if stats.has_figures:
+            total = stats.total
+            before = "the day before" if days == 1 else f"the {days} days before"
+            lines.append(
+                f"Views: {total.views:,} ({stats.views_change().versus(before)}), "
+                f"engagement {percent(total.engagement_rate)}"
+            )
+            for name, figures in stats.by_platform.items():
+                lines.append(
+                    f"  {name}: {figures.views:,} views ({stats.views_change(name).describe()}), "
+                    f"engagement {percent(figures.engagement_rate)}"
+                )
+        else:
+            lines.append("Views: no figures collected for this period yet.")
+        for name, reason in sorted(self.failures.items()):
+            lines.append(f"⚠️ {name}: figures could not be updated ({reason}).")
+        if stats.top_posts:
+            lines.append("Top posts:")
+            for rank, result in enumerate(stats.top_posts, 1):
+                post = result.post
+                lines.append(
+                    f"  {rank}. #{post.draft_id} {shorten(post.title)} ({post.platform}): "
+                    f"{result.gain.views:,} views"
+                )
+        states = ", ".join(f"{n} {s}" for s, n in sorted(self.drafts_by_state.items()))
+        lines.append(f"Drafts requested: {self.drafts_total}" + (f" ({states})" if states else ""))
+        posts = ", ".join(f"{p}: {n}" for p, n in sorted(self.published_by_platform.items()))
+        lines.append(f"Posts published: {self.published_total}" + (f" ({posts})" if posts else ""))
+        lines.append(f"Cost: {stats.cost.describe()}")
         return "\n".join(lines)
 
 
 async def compute_digest(
-    session: AsyncSession, workspace_id: int, *, since: datetime, until: datetime
+    session: AsyncSession,
+    workspace_id: int,
+    *,
+    since: datetime,
+    until: datetime,
+    timezone: str = "UTC",
+    failures: Mapping[str, str] | None = None,
 ) -> Digest:
-    """Count the workspace's drafts, posts and usage between `since` and `until`."""
+    """The workspace's analytics, drafts and posts between `since` and `until`.
+
+    `failures` maps a platform to why its figures could not be collected (the metrics
+    collection's report); the digest names each one and still shows the others.
+    """
+    stats = await load_stats(session, workspace_id, period=Period(since, until), timezone=timezone)
     drafts = (
         await session.execute(
-            select(Draft.state, Draft.created_at).where(
+            select(Draft.state).where(
                 Draft.workspace_id == workspace_id,
                 Draft.created_at >= since,
                 Draft.created_at < until,
             )
         )
-    ).all()
+    ).scalars()
     posts = (
         await session.execute(
-            select(Publication.platform, Publication.published_at)
+            select(Publication.platform)
             .join(Draft, Draft.id == Publication.draft_id)
             .where(
                 Draft.workspace_id == workspace_id,
@@ -79,79 +137,94 @@ async def compute_digest(
                 Publication.published_at < until,
             )
         )
-    ).all()
-    usage_rows = (
-        await session.execute(
-            select(UsageRecord.kind, UsageRecord.quantity, UsageRecord.cost_usd).where(
-                UsageRecord.workspace_id == workspace_id,
-                UsageRecord.created_at >= since,
-                UsageRecord.created_at < until,
-            )
-        )
-    ).all()
-    usage: dict[str, float] = {}
-    for kind, quantity, _cost in usage_rows:
-        usage[kind] = round(usage.get(kind, 0.0) + float(quantity), 1)
+    ).scalars()
     return Digest(
-        since=since,
-        until=until,
-        drafts_by_state=dict(Counter(state for state, _ in drafts)),
-        published_by_platform=dict(Counter(platform for platform, _ in posts)),
-        drafts_per_day=dict(Counter(created.date() for _, created in drafts)),
-        published_per_day=dict(Counter(at.date() for _, at in posts if at is not None)),
-        cost_usd=sum(float(cost) for *_, cost in usage_rows),
-        usage=usage,
+        stats=stats,
+        drafts_by_state=dict(Counter(drafts)),
+        published_by_platform=dict(Counter(posts)),
+        failures=dict(failures or {}),
     )
+
+
+def chart_figure(digest: Digest) -> Figure:
+    """Views per day per platform (lines) beside the period's top five posts (bars)."""
+    from matplotlib.figure import Figure
+
+    stats = digest.stats
+    fig = Figure(figsize=CHART_SIZE_IN, dpi=CHART_DPI, layout="constrained")
+    daily, top = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
+    daily.set_title("Views per day")
+    days = next(iter(stats.daily_views.values()), ())
+    if days:
+        x = range(len(days))
+        for name, series in stats.daily_views.items():
+            label = f"{name} (not updated)" if name in digest.failures else name
+            daily.plot(x, [v for _, v in series], marker="o", label=label, color=_COLOURS.get(name))
+        step = max(1, len(days) // 10)
+        daily.set_xticks(
+            list(x)[::step], [d.strftime("%d %b") for d, _ in days][::step], fontsize=8
+        )
+        daily.yaxis.get_major_locator().set_params(integer=True)
+        daily.grid(axis="y", alpha=0.3)
+        daily.legend(fontsize=8)
+    else:
+        _empty(daily, "No views collected yet")
+    top.set_title("Top posts: views in the period")
+    if stats.top_posts:
+        ranked = list(reversed(stats.top_posts))  # barh draws bottom-up: best on top
+        labels = [
+            _label(f"#{r.post.draft_id} {shorten(r.post.title, 24)} ({r.post.platform})")
+            for r in ranked
+        ]
+        y = list(range(len(ranked)))
+        bars = top.barh(
+            y,
+            [r.gain.views for r in ranked],
+            color=[_COLOURS.get(r.post.platform, "#2f7d4f") for r in ranked],
+        )
+        top.bar_label(bars, [f"{r.gain.views:,}" for r in ranked], padding=3, fontsize=8)
+        top.margins(x=0.15)  # room for the figures beside the longest bar
+        top.set_yticks(y, labels, parse_math=False)  # a "$" in a title is not math
+        top.tick_params(axis="y", labelsize=8)
+        top.xaxis.get_major_locator().set_params(integer=True)
+    else:
+        _empty(top, "No posts with views yet")
+    if digest.failures:
+        names = ", ".join(sorted(digest.failures))
+        fig.suptitle(f"Figures could not be updated: {names}", color="#b03a2e", fontsize=9)
+    return fig
 
 
 def render_chart(digest: Digest, out_path: Path) -> Path:
-    """Draw drafts and posts per day and posts per platform to a PNG (written atomically)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    days = [digest.since.date() + timedelta(days=i) for i in range(_span_days(digest))]
-    fig, (daily, platforms) = plt.subplots(
-        1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [2, 1]}, layout="constrained"
-    )
+    """Draw the digest's chart to a PNG, written atomically."""
+    fig = chart_figure(digest)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".png", dir=out_path.parent)
+    os.close(fd)
     try:
-        x = range(len(days))
-        daily.bar(
-            [i - 0.2 for i in x],
-            [digest.drafts_per_day.get(d, 0) for d in days],
-            width=0.4,
-            label="drafts",
-            color="#8fa8c8",
-        )
-        daily.bar(
-            [i + 0.2 for i in x],
-            [digest.published_per_day.get(d, 0) for d in days],
-            width=0.4,
-            label="published",
-            color="#2f7d4f",
-        )
-        daily.set_xticks(list(x), [d.strftime("%d %b") for d in days], rotation=45, fontsize=8)
-        daily.set_title("Per day")
-        daily.legend()
-        daily.yaxis.get_major_locator().set_params(integer=True)
-        names = sorted(digest.published_by_platform)
-        platforms.barh(names, [digest.published_by_platform[n] for n in names], color="#2f7d4f")
-        platforms.set_title("Posts per platform")
-        platforms.xaxis.get_major_locator().set_params(integer=True)
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(suffix=".png", dir=out_path.parent)
-        os.close(fd)
-        try:
-            fig.savefig(tmp, format="png", dpi=100)
-            os.replace(tmp, out_path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    finally:
-        plt.close(fig)
+        fig.savefig(tmp, format="png", dpi=CHART_DPI)
+        os.replace(tmp, out_path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return out_path
 
 
-def _span_days(digest: Digest) -> int:
-    return max(1, (digest.until.date() - digest.since.date()).days + 1)
+def _empty(axes: Axes, text: str) -> None:
+    axes.text(0.5, 0.5, text, ha="center", va="center", transform=axes.transAxes, color="grey")
+    axes.set_xticks([])
+    axes.set_yticks([])
+
+
+def _label(text: str) -> str:
+    """Text without the characters matplotlib's font lacks (emoji), which it warns about."""
+    known = _font_characters()
+    return " ".join("".join(c for c in text if ord(c) in known or c.isspace()).split())
+
+
+@functools.cache
+def _font_characters() -> frozenset[int]:
+    from matplotlib import font_manager
+    from matplotlib.ft2font import FT2Font
+
+    return frozenset(FT2Font(font_manager.findfont("DejaVu Sans")).get_charmap())

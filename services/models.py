@@ -148,6 +148,11 @@ class ChatBinding(Base):
     chat_ref: Mapped[str] = mapped_column(String(200))
     purpose: Mapped[str] = mapped_column(String(20), default="main")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # A digest schedule (see services.digest_schedule); no cadence means on demand only.
+    digest_cadence: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    digest_weekday: Mapped[int | None] = mapped_column(Integer, nullable=True)  # 0 is Monday
+    digest_time: Mapped[str | None] = mapped_column(String(5), nullable=True)  # "HH:MM", local
+    digest_last_slot: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class Draft(Base):

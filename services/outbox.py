@@ -1,4 +1,5 @@
-"""The local outbox publisher: each post is a folder with the video, thumbnail and manifest."""
+"""The local outbox publisher: each post is a folder with the video, thumbnail, manifest and
+an editable metrics.json."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from services.metrics.outbox import METRICS_FILE, blank_metrics
 from services.models import utcnow
 from services.publishing import (
     Checkpoint,
@@ -61,6 +63,10 @@ class OutboxPublisher:
             }
             (staging / "manifest.json").write_text(
                 json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8"
+            )
+            # The figures a person edits to play the audience (read by services.metrics).
+            (staging / METRICS_FILE).write_text(
+                json.dumps(blank_metrics(), indent=2) + "\n", encoding="utf-8"
             )
             try:
                 os.rename(staging, final)

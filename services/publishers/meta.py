@@ -324,12 +324,14 @@ SCOPES: Mapping[Platform, tuple[str, ...]] = MappingProxyType(
             "pages_show_list",
             "pages_read_engagement",
             "business_management",
+            "instagram_manage_insights",  # the analytics' media insights
         ),
         Platform.FACEBOOK: (
             "pages_show_list",
             "pages_manage_posts",
             "pages_read_engagement",
             "publish_video",
+            "read_insights",  # the analytics' video insights
         ),
     }
 )

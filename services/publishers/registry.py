@@ -22,6 +22,11 @@ class PlatformClients:
         self._settings = settings
         self._tuning = tuning or {}  # publisher keyword arguments per platform (tests: poll fast)
 
+    @property
+    def settings(self) -> Settings:
+        """The settings the clients are built from (endpoints, client ids)."""
+        return self._settings
+
     def configured(self) -> list[Platform]:
         """The platforms an account can be connected on."""
         return [p for p in Platform if self._client(p) is not None]

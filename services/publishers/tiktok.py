@@ -53,7 +53,7 @@ log = structlog.get_logger(__name__)
 
 API_BASE_URL = "https://open.tiktokapis.com"
 AUTH_URL = "https://www.tiktok.com/v2/auth/authorize/"
-SCOPES = "user.info.basic,video.publish,video.upload"
+SCOPES = "user.info.basic,video.publish,video.upload,video.list"  # video.list: analytics
 MB = 1024 * 1024
 MIN_CHUNK = 5 * MB  # a smaller file goes up whole
 MAX_CHUNK = 64 * MB

@@ -121,6 +121,16 @@ async def test_digest_channel(tmp_path: Path) -> None:
                 news, lambda m: m.content.startswith("Digest for the last 3 days"), timeout=30
             )
             assert posted.attachments and posted.attachments[0].data[:4] == b"\x89PNG"
+            weekly = await dc.slash(
+                team, olga, "digest", {"channel": news, "schedule": "weekly mon 09:00"}
+            )
+            assert "posted in that channel weekly on Monday at 09:00 UTC" in (
+                (await dc.wait_for_response(weekly)).content or ""
+            )
+            stats = await dc.slash(team, olga, "stats", {"period": "30d", "platform": "tiktok"})
+            assert "Stats for the last 30 days" in (
+                (await dc.wait_for_response(stats, timeout=30)).content or ""
+            )
 
 
 async def test_long_replies_are_split_not_cut(tmp_path: Path) -> None:

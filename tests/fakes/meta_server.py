@@ -7,7 +7,11 @@ It speaks the wire shapes: `{"error": {"message", "type", "code", "error_subcode
 `/me/accounts` (paged), Instagram containers (the fake really downloads `video_url`, streaming
 it into a hash), `content_publishing_limit`, `media_publish`, media reads and listings, and
 Facebook `video_reels` start/finish with uploads to `/video-upload/<version>/<video_id>`
-(headers `Authorization: OAuth`, `offset`, `file_size`) and the video `status` field.
+(headers `Authorization: OAuth`, `offset`, `file_size`) and the video `status` field, and the
+insights reads: Instagram `/{media-id}/insights` (needs `instagram_manage_insights`; refuses
+the metrics Meta retired, such as `plays`) and Facebook `/{video-id}/video_insights` with the
+Reels metrics (needs `read_insights`), both in the `{"data": [{"name", "period", "values":
+[{"value"}], "title", "description", "id"}]}` shape.
 
 Each route can be scripted with `Fault`s: an error answer (nothing is done), a slow answer (the
 action is done, the answer comes late: the client's timeout path) or, for uploads, a connection
@@ -39,6 +43,7 @@ from aiohttp import web
 DIALOG, TOKEN, PERMISSIONS, ACCOUNTS = "dialog", "oauth_token", "permissions", "accounts"
 LIMIT, CREATE, STATUS, PUBLISH = "publishing_limit", "media_create", "container_status", "publish"
 MEDIA, MEDIA_LIST = "media_get", "media_list"
+INSIGHTS, VIDEO_INSIGHTS = "media_insights", "video_insights"
 REELS_START, UPLOAD, REELS_FINISH, VIDEO = "reels_start", "upload", "reels_finish", "video_get"
 
 
@@ -144,6 +149,9 @@ class Post:
     likes: int = 0
     comments: int = 0
     shares: int = 0
+    saved: int = 0
+    watch_time_ms: int = 0  # the total time people spent watching it
+    reactions: dict[str, int] = field(default_factory=dict)  # Facebook: besides REACTION_LIKE
     created: float = field(default_factory=time.time)
 
 
@@ -467,6 +475,8 @@ class FakeMeta:
                 ("POST", "media"): CREATE,
                 ("GET", "media"): MEDIA_LIST,
                 ("POST", "media_publish"): PUBLISH,
+                ("GET", "insights"): INSIGHTS,
+                ("GET", "video_insights"): VIDEO_INSIGHTS,
             }
             return routes.get((method, edge), f"{method} {edge}")
         if method != "GET":
@@ -484,6 +494,8 @@ class FakeMeta:
             PUBLISH: self._publish,
             MEDIA: self._media,
             MEDIA_LIST: self._media_list,
+            INSIGHTS: self._insights,
+            VIDEO_INSIGHTS: self._video_insights,
             REELS_START: self._reels_start,
             REELS_FINISH: self._reels_finish,
             VIDEO: self._video,
@@ -648,6 +660,48 @@ class FakeMeta:
         data = [self._ig_fields(p, r.query.get("fields", "")) for p in mine]
         return web.json_response({"data": data, "paging": {"cursors": {"before": "", "after": ""}}})
 
+    def _insights(self, media_id: str, r: Received, token: Token) -> web.Response:
+        post = next((p for p in self.posts if p.id == media_id and p.platform == "instagram"), None)
+        if post is None:
+            return self._missing(media_id)
+        if denied := self._ig_denied(post.owner_id, token):
+            return denied
+        if "instagram_manage_insights" not in self.scopes:
+            return _error(400, "(#10) Application does not have permission for this action", 10)
+        reach = max(post.views - post.views // 4, 0)
+        values = {
+            "views": post.views,
+            "reach": reach,
+            "likes": post.likes,
+            "comments": post.comments,
+            "shares": post.shares,
+            "saved": post.saved,
+            "total_interactions": post.likes + post.comments + post.shares + post.saved,
+            "ig_reels_video_view_total_time": post.watch_time_ms,
+            "ig_reels_avg_watch_time": post.watch_time_ms // max(post.views, 1),
+        }
+        return _insights_answer(f"{media_id}/insights", r.query.get("metric", ""), values)
+
+    def _video_insights(self, video_id: str, r: Received, token: Token) -> web.Response:
+        post = next((p for p in self.posts if p.id == video_id and p.platform == "facebook"), None)
+        if post is None:
+            return self._missing(video_id)
+        if denied := self._page_denied(post.owner_id, token):
+            return denied
+        if "read_insights" not in self.scopes:
+            return _error(400, "(#10) This endpoint requires the 'read_insights' permission", 10)
+        values: dict[str, object] = {  # the metrics Meta gives for Reels
+            "blue_reels_play_count": post.views,
+            "fb_reels_total_plays": post.views,
+            "fb_reels_replay_count": 0,
+            "post_impressions_unique": max(post.views - post.views // 4, 0),
+            "post_video_avg_time_watched": post.watch_time_ms // max(post.views, 1),
+            "post_video_view_time": post.watch_time_ms,
+            "post_video_likes_by_reaction_type": {"REACTION_LIKE": post.likes, **post.reactions},
+            "post_video_social_actions": {"COMMENT": post.comments, "SHARE": post.shares},
+        }
+        return _insights_answer(f"{video_id}/video_insights", r.query.get("metric", ""), values)
+
     # -- Facebook Reels ----------------------------------------------------------------------
 
     @staticmethod
@@ -786,6 +840,43 @@ class FakeMeta:
         if "description" in fields:
             body["description"] = reel.description
         return web.json_response(body)
+
+
+# Instagram media metrics Meta retired (v22.0, and every version from 21 April 2025).
+_RETIRED_METRICS = frozenset(
+    {"plays", "clips_replays_count", "ig_reels_aggregated_all_plays_count", "impressions"}
+    | {"video_views"}
+)
+
+
+def _insights_answer(base: str, asked: str, values: Mapping[str, object]) -> web.Response:
+    """An insights answer with the `asked` metrics (comma-separated), or Meta's (#100)."""
+    metrics = [m for m in asked.split(",") if m]
+    if not metrics:
+        return _error(400, "(#100) The parameter metric is required", 100)
+    for index, metric in enumerate(metrics):
+        if metric in _RETIRED_METRICS:
+            text = (
+                f"(#100) Starting from version v22.0 and above, the {metric} metric is no longer "
+                "supported. Please use views metric instead."
+            )
+            return _error(400, text, 100)
+        if metric not in values:
+            allowed = ", ".join(values)
+            text = f"(#100) metric[{index}] must be one of the following values: {allowed}"
+            return _error(400, text, 100)
+    data = [
+        {
+            "name": metric,
+            "period": "lifetime",
+            "values": [{"value": values[metric]}],
+            "title": metric.replace("_", " ").capitalize(),
+            "description": f"Lifetime {metric.replace('_', ' ')}",
+            "id": f"{base}/{metric}/lifetime",
+        }
+        for metric in metrics
+    ]
+    return web.json_response({"data": data})
 
 
 def _upload_error(status: int, kind: str, message: str) -> web.Response:

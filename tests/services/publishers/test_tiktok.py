@@ -536,7 +536,7 @@ async def test_connecting_exchanges_the_code_with_pkce_for_the_creator(
     asked = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
     assert url.startswith(fake.auth_url + "?")
     assert asked["client_key"] == fake.client_key
-    assert asked["scope"] == "user.info.basic,video.publish,video.upload"
+    assert asked["scope"] == "user.info.basic,video.publish,video.upload,video.list"
     assert (asked["response_type"], asked["code_challenge_method"]) == ("code", "S256")
 
     back = await consent(url)
@@ -548,7 +548,7 @@ async def test_connecting_exchanges_the_code_with_pkce_for_the_creator(
     tokens = identity.tokens
     assert tokens.access_token in fake.access_tokens
     assert tokens.refresh_token in fake.refresh_tokens
-    assert tokens.scope == "user.info.basic,video.publish,video.upload"
+    assert tokens.scope == "user.info.basic,video.publish,video.upload,video.list"
     assert tokens.expires_at is not None and tokens.refresh_expires_at is not None
     now = time.time()
     assert abs(tokens.expires_at.timestamp() - (now + fake.access_ttl_s)) < 60
