@@ -7,9 +7,8 @@ import asyncio
 import signal
 import sys
 
-from arq.worker import Worker
-
 from bot.logs import configure_logging
+from bot.runtime import HeartbeatWorker
 from bot.worker import worker_options
 from services.db import migrate
 from services.settings import Settings, SettingsError, load_settings
@@ -91,7 +90,7 @@ async def _run_worker(settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
-    worker = Worker(**worker_options(settings))  # arq handles SIGINT/SIGTERM gracefully
+    worker = HeartbeatWorker(**worker_options(settings))  # arq handles SIGINT/SIGTERM gracefully
     try:
         await worker.async_run()
     except asyncio.CancelledError:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from arq.connections import RedisSettings
+from arq.constants import in_progress_key_prefix
 from arq.cron import CronJob, cron
 from arq.worker import Function, Worker, func
 
@@ -46,6 +47,7 @@ class Runtime:
     app: App
     redis: RedisSettings
     worker_jobs: int = 2
+    job_lease_s: float = 60.0
 
 
 @asynccontextmanager
@@ -84,7 +86,7 @@ async def open_runtime(
             generations_per_hour=settings.generations_per_hour,
             **_publishing(settings, sessions),
         )
-        yield Runtime(app, redis, settings.worker_jobs)
+        yield Runtime(app, redis, settings.worker_jobs, settings.job_lease_s)
 
 
 def secret_key(settings: Settings) -> bytes | None:
@@ -180,6 +182,39 @@ def cron_jobs() -> list[CronJob]:
     ]
 
 
+class HeartbeatWorker(Worker):
+    """An arq worker whose running jobs keep their in-progress mark alive while they run.
+
+    arq marks a running job in Redis for the longest job timeout (15 minutes, for renders)
+    and no other worker takes the job while the mark lasts. Here the mark lasts `lease_s`
+    (JOB_LEASE_S, a minute by default) and is renewed four times as often while the job runs,
+    so a job whose worker was killed (or whose machine went away) runs again on another
+    worker within that time.
+    """
+
+    def __init__(self, *args: Any, lease_s: float = 60.0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.in_progress_timeout_s = lease_s
+
+    async def run_job(self, job_id: str, score: int) -> None:
+        """Run the job as arq does, renewing its in-progress mark until it ends."""
+        key = in_progress_key_prefix + job_id
+        lease_ms = int(self.in_progress_timeout_s * 1000)
+
+        async def beat() -> None:
+            while True:
+                await asyncio.sleep(self.in_progress_timeout_s / 4)
+                await self.pool.pexpire(key, lease_ms)
+
+        task = asyncio.create_task(beat())
+        try:
+            await super().run_job(job_id, score)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
 def jobs_worker(runtime: Runtime, **overrides: Any) -> Worker:
     """An in-process worker for content and publishing jobs, sharing the runtime's app."""
     options: dict[str, Any] = {
@@ -190,10 +225,11 @@ def jobs_worker(runtime: Runtime, **overrides: Any) -> Worker:
         "max_jobs": runtime.worker_jobs,
         "job_timeout": RENDER_TIMEOUT_S,
         "poll_delay": 0.2,
+        "lease_s": runtime.job_lease_s,
     } | overrides
     # A burst worker drains the queue and stops; periodic jobs belong to long-running ones.
     options.setdefault("cron_jobs", [] if options.get("burst") else cron_jobs())
-    return Worker(job_functions(), **options)
+    return HeartbeatWorker(job_functions(), **options)
 
 
 def chat_worker(runtime: Runtime, adapters: Mapping[str, ChatAdapter], **overrides: Any) -> Worker:

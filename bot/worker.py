@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import AsyncExitStack
 from typing import Any
 
-from bot.runtime import RENDER_TIMEOUT_S, job_functions, open_runtime
+from bot.runtime import RENDER_TIMEOUT_S, cron_jobs, job_functions, open_runtime
 from services.queue import JOBS_QUEUE, redis_settings_from_url
 from services.settings import Settings, load_settings
 
@@ -30,6 +30,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
     assert settings.redis_url, "the standalone worker needs REDIS_URL"
     return {
         "functions": job_functions(),
+        "cron_jobs": cron_jobs(),
         "queue_name": JOBS_QUEUE,
         "redis_settings": redis_settings_from_url(settings.redis_url),
         "on_startup": startup,
@@ -37,4 +38,5 @@ def worker_options(settings: Settings) -> dict[str, Any]:
         "ctx": {"settings": settings},
         "max_jobs": settings.worker_jobs,
         "job_timeout": RENDER_TIMEOUT_S,
+        "lease_s": settings.job_lease_s,
     }

@@ -64,6 +64,8 @@ async def generate_draft(
         return "nothing to do"
     final_dir = app.drafts_dir / str(draft_id) / f"v{version}"
     final_dir.parent.mkdir(parents=True, exist_ok=True)
+    for stale in final_dir.parent.glob(f".v{version}-*"):  # a run of this job that was killed
+        shutil.rmtree(stale, ignore_errors=True)
     staging = Path(tempfile.mkdtemp(prefix=f".v{version}-", dir=final_dir.parent))
     try:
         reply = await _make(app, job, staging, final_dir)

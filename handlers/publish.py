@@ -16,6 +16,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,7 @@ log = structlog.get_logger(__name__)
 MAX_TRIES = 6  # runs of the job before a busy platform or a lost answer counts as failed
 RETRY_BACKOFF_S = (30, 60, 120, 300, 600)
 VIDEO_URL_TTL_S = 6 * 3600  # Meta fetches the video from this link within minutes
+LEASE = timedelta(minutes=20)  # longer than any one upload; a dead run's hold ends with it
 
 
 @dataclass(frozen=True)
@@ -242,6 +244,13 @@ async def _publish_one(
         return _Outcome(f"• {name}{where}: {publication.url}")
     if publication.state == PublicationState.FAILED and not first_try:
         return _Outcome(f"• {name}: failed: {publication.error}")
+    claimed = await _claim(app, publication.id)
+    if claimed is None:  # another run holds it (a second job, or a worker not yet gone)
+        return _Outcome(f"• {name}: being published by another worker", retry_after=60.0)
+    publication = claimed
+    if publication.state == PublicationState.PUBLISHED:
+        await _set(app, publication.id, lease_until=None)
+        return _Outcome(f"• {name}{where}: {publication.url}")
     request = await _request(
         app, draft, version, metas[publication.platform], publication, account, options
     )
@@ -267,7 +276,13 @@ async def _publish_one(
                 )
                 result = await publisher.publish(request, checkpoint)
     except Unconfirmed as exc:
-        await _set(app, publication.id, state=PublicationState.UNCONFIRMED, error=str(exc))
+        await _set(
+            app,
+            publication.id,
+            state=PublicationState.UNCONFIRMED,
+            error=str(exc),
+            lease_until=None,
+        )
         if last_try:
             return _Outcome(
                 f"• {name}: not confirmed — {exc}. Check {name} before posting it again."
@@ -277,7 +292,9 @@ async def _publish_one(
         if last_try:
             await _fail(app, publication.id, f"{exc} (gave up after several tries)")
             return _Outcome(f"• {name}: failed: {exc} (gave up after several tries)")
-        await _set(app, publication.id, state=PublicationState.QUEUED, error=str(exc))
+        await _set(
+            app, publication.id, state=PublicationState.QUEUED, error=str(exc), lease_until=None
+        )
         return _Outcome(f"• {name}: waiting", retry_after=exc.retry_after or 30.0)
     except AccountNeedsReconnect as exc:
         message = f"{exc}. Run /connect {publication.platform} and publish again."
@@ -294,12 +311,35 @@ async def _publish_one(
         url=result.url,
         published_at=utcnow(),
         error=None,
+        lease_until=None,
     )
     return _Outcome(f"• {name}{where}: {result.url}")
 
 
 async def _fail(app: App, publication_id: int, message: str) -> None:
-    await _set(app, publication_id, state=PublicationState.FAILED, error=message)
+    await _set(app, publication_id, state=PublicationState.FAILED, error=message, lease_until=None)
+
+
+async def _claim(app: App, publication_id: int) -> Publication | None:
+    """Hold the publication for LEASE (compare-and-set in the database, so it holds across
+    workers and a Redis flush); its fresh row, or None while another run holds it. A run
+    that dies leaves its lease to expire; the next run then confirms before posting."""
+    now = utcnow()
+    async with app.sessions.begin() as session:
+        result = await session.execute(
+            update(Publication)
+            .where(
+                Publication.id == publication_id,
+                (Publication.lease_until.is_(None)) | (Publication.lease_until < now),
+            )
+            .values(lease_until=now + LEASE)
+        )
+        if not result.rowcount:  # type: ignore[attr-defined]
+            return None
+        row = await session.get(Publication, publication_id, populate_existing=True)
+        assert row is not None
+        session.expunge(row)
+        return row
 
 
 async def publish_again(app: App, actor: Actor, args: str) -> Reply:

@@ -28,6 +28,7 @@ from services.models import Draft, DraftState, Role, Workspace, utcnow
 from services.scheduling import (
     BEFORE_APPROVAL,
     PRESET_LABELS,
+    STALLED_AFTER,
     Claim,
     Preset,
     ScheduleError,
@@ -42,6 +43,7 @@ from services.scheduling import (
     parse_when,
     preset_time,
     set_time,
+    stalled_publishing,
     unschedule,
     upcoming,
 )
@@ -352,7 +354,8 @@ async def publish_scheduled(ctx: dict[str, Any], draft_id: int, at_iso: str) -> 
 
 
 async def reconcile_schedules(ctx: dict[str, Any]) -> str:
-    """Re-queue what the queue may have lost: due wake-ups and approved drafts' publish jobs.
+    """Re-queue what the queue may have lost: due wake-ups, approved drafts' publish jobs, and
+    publishing that has not moved for STALLED_AFTER.
 
     Job ids are the ones the handlers use, so a job that is still queued is not doubled.
     """
@@ -360,11 +363,20 @@ async def reconcile_schedules(ctx: dict[str, Any]) -> str:
     async with app.sessions() as session:
         wakes = await due(session, utcnow())
         now_ids = await approved(session)
+        stalled = await stalled_publishing(session, utcnow() - STALLED_AFTER)
     requeued = 0
     for draft_id, at in wakes:
         requeued += await enqueue_wake(app.queue, draft_id, at)
     for draft_id in now_ids:
         job = await app.queue.enqueue_job(PUBLISH_JOB, draft_id, _job_id=f"publish:{draft_id}")
+        requeued += job is not None
+    # publishing that stopped (its job lost with Redis, or a worker gone): every publication
+    # is leased in the database, so a second run never posts what the first is posting
+    bucket = int(utcnow().timestamp() // 3600)
+    for draft_id in stalled:
+        job = await app.queue.enqueue_job(
+            PUBLISH_JOB, draft_id, _job_id=f"publish:{draft_id}:recover:{bucket}"
+        )
         requeued += job is not None
     if requeued:
         log.info("schedule.requeued", count=requeued)

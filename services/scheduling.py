@@ -394,3 +394,16 @@ async def approved(session: AsyncSession) -> list[int]:
         select(Draft.id).where(Draft.state == DraftState.APPROVED.value).order_by(Draft.id)
     )
     return list(rows.scalars().all())
+
+
+STALLED_AFTER = timedelta(minutes=30)  # longer than a publish job's lease and retry waits
+
+
+async def stalled_publishing(session: AsyncSession, before: datetime) -> list[int]:
+    """Drafts still publishing whose last change is older than `before`."""
+    rows = await session.scalars(
+        select(Draft.id)
+        .where(Draft.state == DraftState.PUBLISHING.value, Draft.updated_at < before)
+        .order_by(Draft.id)
+    )
+    return list(rows.all())

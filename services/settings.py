@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     web_port: int = Field(default=8080, ge=1, le=65535, alias="WEB_PORT")
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
     worker_jobs: int = Field(default=2, ge=1, le=64, alias="WORKER_JOBS")
+    job_lease_s: float = Field(default=60.0, ge=2, le=3600, alias="JOB_LEASE_S")
 
     telegram_bot_token: SecretStr | None = Field(default=None, alias="TELEGRAM_BOT_TOKEN")
     telegram_api_base_url: str | None = Field(default=None, alias="TELEGRAM_API_BASE_URL")

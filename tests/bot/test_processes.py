@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -123,3 +124,76 @@ def test_run_without_a_frontend_says_why(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "no chat frontend is configured" in done.stderr and "TELEGRAM_BOT_TOKEN" in done.stderr
+
+
+async def test_a_worker_killed_mid_render_is_replaced(
+    tmp_path: Path, redis_server_url: str
+) -> None:
+    """SIGKILL to the worker's process group while ffmpeg renders: another worker takes the
+    job up after the lease, one preview is posted, and no partial files are left."""
+    media = tmp_path / "media"
+    settings = make_settings(media, REDIS_URL=redis_server_url, JOB_LEASE_S=4)
+    env = clean_env(MEDIA_DIR=str(media), REDIS_URL=redis_server_url, JOB_LEASE_S="4")
+    drafts = media / "drafts" / "1"
+
+    def start_worker() -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [str(SOCIALBOT), "worker"],
+            cwd=tmp_path,
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # its own process group: ffmpeg dies with it
+        )
+
+    async def wait_for(check: Any, seconds: float) -> bool:
+        for _ in range(int(seconds * 10)):
+            if await check():
+                return True
+            await asyncio.sleep(0.1)
+        return False
+
+    async with open_runtime(settings) as runtime:
+        app = runtime.app
+        for text in ("/start", "/draft a 30 second reel about tea for instagram"):
+            await handle(app, Incoming("console:t", "console:u", "u", text=text))
+        first = start_worker()
+        try:
+
+            async def rendering() -> bool:
+                return any(drafts.glob(".v1-*/.render-*"))
+
+            assert await wait_for(rendering, 120), "the render never started"
+        finally:
+            os.killpg(first.pid, signal.SIGKILL)
+            first.communicate(timeout=30)
+        assert any(drafts.glob(".v1-*")), "the killed run left its staging folder"
+        second = start_worker()
+        try:
+
+            async def settled() -> bool:
+                async with app.sessions() as session:
+                    state = (await session.execute(select(Draft.state))).scalar_one()
+                return state in ("ready", "failed")
+
+            assert await wait_for(settled, 180), "the job was not taken up again"
+
+            async def finished() -> bool:  # the preview is queued after the state changes
+                return bool(await app.queue.exists("arq:result:generate:1:1:1"))
+
+            assert await wait_for(finished, 60)
+        finally:
+            second.send_signal(signal.SIGTERM)
+            _, stderr = second.communicate(timeout=60)
+        async with app.sessions() as session:
+            assert (await session.execute(select(Draft.state))).scalar_one() == "ready", stderr
+        console = ConsoleChat(out=io.StringIO(), chat_ref="console:t")
+        chat = chat_worker(runtime, {"console": console}, burst=True, poll_delay=0)
+        try:
+            await chat.run_check()
+        finally:
+            await chat.close()
+    previews = [r for r in console.replies if r.buttons and r.media]
+    assert len(previews) == 1
+    assert sorted(p.name for p in drafts.iterdir()) == ["v1"]  # no staging, no partial files
+    assert not list((drafts / "v1").glob(".*"))

@@ -6,14 +6,17 @@ web app's OAuth routes run in-process (ASGI); the chat is the console adapter.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import io
 import re
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from arq import Retry
 from sqlalchemy import select, update
 
 from bot.console import ConsoleChat
@@ -23,6 +26,7 @@ from handlers.buttons import Verb, encode
 from handlers.port import Incoming, Reply
 from handlers.publish import publish_draft
 from handlers.router import handle
+from handlers.schedule import reconcile_schedules
 from services.content import Platform
 from services.models import (
     Draft,
@@ -30,6 +34,7 @@ from services.models import (
     PublicationState,
     SocialAccount,
     Workspace,
+    utcnow,
 )
 from services.publishers.registry import PlatformClients
 from tests.conftest import make_settings, run_jobs
@@ -251,3 +256,42 @@ async def test_connect_needs_an_owner_and_a_configured_platform(world: World) ->
     facebook = await world.say("/connect facebook")
     assert "FACEBOOK_CLIENT_ID" in facebook.text
     assert "don't know the platform" in (await world.say("/connect myspace")).text
+
+
+async def test_two_runs_at_once_post_once(world: World) -> None:
+    await world.connect("youtube")
+    world.youtube.fail(Route.UPLOAD_FINAL, Fault.hang(1.0))  # slow, but answered in time
+    draft_id = await _approved_draft(world, "a 6 second clip about cold brew for youtube")
+    ctx = {"app": world.runtime.app, "job_try": 1}
+
+    outcomes = await asyncio.gather(
+        publish_draft(ctx, draft_id), publish_draft(ctx, draft_id), return_exceptions=True
+    )
+
+    assert "published" in outcomes
+    other = next(o for o in outcomes if o != "published")
+    assert isinstance(other, Retry) or other == "draft is published"
+    assert len(world.youtube.videos) == 1
+    assert len(world.youtube.routed(Route.UPLOAD_FINAL)) == 1
+
+
+async def test_publishing_stopped_by_a_lost_queue_is_recovered(world: World) -> None:
+    await world.connect("youtube")
+    draft_id = await _approved_draft(world, "a 6 second clip about cold brew for youtube")
+    async with world.runtime.app.sessions.begin() as session:  # the job started, then was lost
+        await session.execute(
+            update(Draft)
+            .where(Draft.id == draft_id)
+            .values(state="publishing", updated_at=utcnow() - timedelta(hours=1))
+        )
+    await world.runtime.app.queue.flushdb()
+    ctx = {"app": world.runtime.app}
+
+    assert await reconcile_schedules(ctx) == "1 re-queued"
+    assert await reconcile_schedules(ctx) == "0 re-queued"  # not twice
+    await world.drain()
+
+    assert len(world.youtube.videos) == 1
+    async with world.runtime.app.sessions() as session:
+        draft = await session.get(Draft, draft_id)
+    assert draft is not None and draft.state == "published"
