@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
+import structlog
+from arq import Retry
 from arq.connections import RedisSettings
 from arq.constants import in_progress_key_prefix
 from arq.cron import CronJob, cron
+from arq.typing import WorkerCoroutine
 from arq.worker import Function, Worker, func
+from sqlalchemy.exc import DBAPIError
 
 from bot.adapter import ChatAdapter, deliver_reply
 from handlers.app import App
@@ -38,6 +43,7 @@ from services.voice import EspeakVoice, Voice
 from services.writer import OfflineWriter, RequestReader, Writer
 
 RENDER_TIMEOUT_S = 900
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -149,12 +155,45 @@ def _voice(settings: Settings, stack: AsyncExitStack) -> Voice:
     return voice
 
 
+UNAVAILABLE_RETRIES = 10  # tries of a job while the database cannot be reached
+
+
+def retry_when_unavailable(job: WorkerCoroutine) -> WorkerCoroutine:
+    """Turn "the database (or another service) cannot be reached" into a later retry.
+
+    arq gives up on a job that raises; a job that met a database that was briefly down should
+    run again once it is back, not leave its draft stuck. Retries back off: 10 s, 20 s, … 60 s.
+    """
+
+    @functools.wraps(job)
+    async def run(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await job(ctx, *args, **kwargs)
+        except (DBAPIError, ConnectionError) as exc:
+            tries = int(ctx.get("job_try", 1))
+            log.warning(
+                "job.unavailable",
+                job=getattr(job, "__name__", "job"),
+                job_try=tries,
+                error=str(exc)[:200],
+            )
+            raise Retry(defer=min(60, 10 * tries)) from exc
+
+    return cast(WorkerCoroutine, run)
+
+
 def job_functions() -> list[Function]:
     """The job queue's functions, under the names the handlers enqueue them by."""
+    retries = max(PUBLISH_TRIES, UNAVAILABLE_RETRIES)
     return [
-        func(generate_draft, name=GENERATE_JOB, timeout=RENDER_TIMEOUT_S),
-        func(publish_draft, name=PUBLISH_JOB, max_tries=PUBLISH_TRIES),
-        func(publish_scheduled, name=PUBLISH_AT_JOB, max_tries=PUBLISH_TRIES),
+        func(
+            retry_when_unavailable(generate_draft),
+            name=GENERATE_JOB,
+            timeout=RENDER_TIMEOUT_S,
+            max_tries=UNAVAILABLE_RETRIES,
+        ),
+        func(retry_when_unavailable(publish_draft), name=PUBLISH_JOB, max_tries=retries),
+        func(retry_when_unavailable(publish_scheduled), name=PUBLISH_AT_JOB, max_tries=retries),
     ]
 
 
