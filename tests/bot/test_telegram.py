@@ -206,3 +206,33 @@ async def test_long_text_is_split_and_big_videos_become_links(tmp_path: Path) ->
                 assert tg.calls_to("sendVideo") == []
             finally:
                 await frontend.application.shutdown()
+
+
+async def test_a_storm_of_429s_delays_but_loses_and_reorders_nothing(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as bot:
+        tg = bot.tg
+        people = [tg.user(username=name) for name in ("ana", "ben", "cai")]
+        chats = [tg.private_chat(person) for person in people]
+        for chat, person in zip(chats, people, strict=True):
+            tg.send_text(chat, person, "/start")
+        await tg.wait_for(lambda: all(tg.messages(c) for c in chats), timeout=30)
+
+        tg.fail_next("sendMessage", 429, retry_after=1, times=8)  # Telegram's flood control
+        numbers = range(101, 106)
+        for n in numbers:
+            for chat, person in zip(chats, people, strict=True):
+                tg.send_text(chat, person, f"/status {n}")
+
+        def answered() -> bool:
+            return all(
+                sum("can't find draft" in (m.text or "") for m in tg.messages(c)) == len(numbers)
+                for c in chats
+            )
+
+        await tg.wait_for(answered, timeout=90)
+        assert sum(c.status == 429 for c in tg.calls_to("sendMessage")) == 8
+        for chat in chats:
+            replies = [
+                m.text or "" for m in tg.messages(chat) if "can't find draft" in (m.text or "")
+            ]
+            assert [int(r.split("#")[1].split()[0]) for r in replies] == list(numbers)
