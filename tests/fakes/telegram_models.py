@@ -4,6 +4,7 @@ the bot's messages, the calls it made and their answers; `auto_entities` for use
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -111,6 +112,7 @@ class SentMessage:
     reply_to_message_id: int | None = None
     edits: list[Edit] = field(default_factory=list)
     deleted: bool = False
+    sent_at: float = field(default_factory=time.monotonic)  # when the bot's call arrived
 
     @property
     def buttons(self) -> list[JSON]:
@@ -149,6 +151,7 @@ class CallbackAnswer:
     callback_query_id: str
     text: str | None
     show_alert: bool
+    at: float = field(default_factory=time.monotonic)  # when the bot's answer arrived
 
 
 @dataclass(frozen=True)
