@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 import structlog
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -52,15 +52,33 @@ def describe_state(draft: Draft) -> str:
 
 
 async def enqueue_generation(app: App, draft: Draft, instruction: str | None = None) -> None:
-    """Queue the job that makes the draft's next version; one job id per attempt."""
+    """Queue the job that makes the draft's next version; one job id per attempt.
+
+    The instruction of an edit is kept on the draft too, so that a job lost with the queue can
+    be queued again from the database (handlers.schedule.reconcile_schedules)."""
+    async with app.sessions.begin() as session:
+        await session.execute(
+            update(Draft).where(Draft.id == draft.id).values(pending_instruction=instruction)
+        )
+    await _enqueue(app, draft, instruction)
+
+
+async def requeue_generation(app: App, draft: Draft) -> bool:
+    """Queue a stalled draft's generation job again (same id: never a second copy of a job
+    still queued or running); whether it was queued."""
+    return await _enqueue(app, draft, draft.pending_instruction)
+
+
+async def _enqueue(app: App, draft: Draft, instruction: str | None) -> bool:
     version = draft.current_version + 1
-    await app.queue.enqueue_job(
+    job = await app.queue.enqueue_job(
         GENERATE_JOB,
         draft.id,
         version,
         instruction,
         _job_id=f"generate:{draft.id}:{version}:{draft.attempts}",
     )
+    return job is not None
 
 
 async def request_draft(

@@ -193,6 +193,7 @@ async def _make(app: App, job: Job, staging: Path, final_dir: Path) -> Reply:
             expected=DraftState.GENERATING,
             to=DraftState.READY,
             current_version=version,
+            pending_instruction=None,
             error=None,
         )
     log.info("generate.done", draft_id=draft.id, version=version, seconds=seconds)

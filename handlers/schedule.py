@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.actor import Actor, Refusal
 from handlers.app import App
 from handlers.buttons import Verb, draft_buttons, encode
-from handlers.drafts import PUBLISH_JOB, describe_state
+from handlers.drafts import PUBLISH_JOB, describe_state, requeue_generation
 from handlers.port import Button, Reply
 from handlers.publish import publish_draft
 from services.drafts import get_draft
@@ -29,6 +29,7 @@ from services.scheduling import (
     BEFORE_APPROVAL,
     PRESET_LABELS,
     STALLED_AFTER,
+    STALLED_GENERATION,
     Claim,
     Preset,
     ScheduleError,
@@ -43,6 +44,7 @@ from services.scheduling import (
     parse_when,
     preset_time,
     set_time,
+    stalled_generation,
     stalled_publishing,
     unschedule,
     upcoming,
@@ -364,6 +366,7 @@ async def reconcile_schedules(ctx: dict[str, Any]) -> str:
         wakes = await due(session, utcnow())
         now_ids = await approved(session)
         stalled = await stalled_publishing(session, utcnow() - STALLED_AFTER)
+        making = await stalled_generation(session, utcnow() - STALLED_GENERATION)
     requeued = 0
     for draft_id, at in wakes:
         requeued += await enqueue_wake(app.queue, draft_id, at)
@@ -378,6 +381,10 @@ async def reconcile_schedules(ctx: dict[str, Any]) -> str:
             PUBLISH_JOB, draft_id, _job_id=f"publish:{draft_id}:recover:{bucket}"
         )
         requeued += job is not None
+    # generation whose job was lost: the same job id (so one still queued or running is not
+    # doubled), the edit's instruction from the draft
+    for draft in making:
+        requeued += await requeue_generation(app, draft)
     if requeued:
         log.info("schedule.requeued", count=requeued)
     return f"{requeued} re-queued"

@@ -174,6 +174,7 @@ class Draft(Base):
     current_version: Mapped[int] = mapped_column(Integer, default=0)
     attempts: Mapped[int] = mapped_column(Integer, default=1)
     scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    pending_instruction: Mapped[str | None] = mapped_column(Text, nullable=True)  # queued edit
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -407,3 +407,19 @@ async def stalled_publishing(session: AsyncSession, before: datetime) -> list[in
         .order_by(Draft.id)
     )
     return list(rows.all())
+
+
+STALLED_GENERATION = timedelta(minutes=20)  # longer than a render's timeout and a job lease
+
+
+async def stalled_generation(session: AsyncSession, before: datetime) -> list[Draft]:
+    """Drafts waiting for, or in, generation whose last change is older than `before`."""
+    rows = await session.scalars(
+        select(Draft)
+        .where(
+            Draft.state.in_([DraftState.REQUESTED.value, DraftState.GENERATING.value]),
+            Draft.updated_at < before,
+        )
+        .order_by(Draft.id)
+    )
+    return list(rows.all())
