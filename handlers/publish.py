@@ -12,6 +12,7 @@ the outcome once, when every publication has ended.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -54,7 +55,7 @@ from services.publishing import (
     claim_publication,
     outbox_account,
 )
-from services.video import probe_media
+from services.video import RenderError, probe_media
 from services.workspaces import at_least, audit
 
 log = structlog.get_logger(__name__)
@@ -193,8 +194,8 @@ async def _request(
     options: dict[str, str],
 ) -> PublishRequest:
     video = Path(version.video_path)
-    width, height = 1080, 1920
-    with contextlib.suppress(Exception):
+    width, height = 1080, 1920  # what a render makes, if the file cannot be read here
+    with contextlib.suppress(RenderError):
         info = await probe_media(video)
         width, height = info.width, info.height
     video_url = None
@@ -258,7 +259,7 @@ async def _publish_one(
     async def checkpoint(remote_ref: str) -> None:
         await _set(app, publication.id, remote_ref=remote_ref)
         nonlocal request
-        request = PublishRequest(**{**request.__dict__, "remote_ref": remote_ref})
+        request = dataclasses.replace(request, remote_ref=remote_ref)
 
     maybe_posted = publication.state in (PublicationState.UNCONFIRMED, PublicationState.UPLOADING)
     try:
