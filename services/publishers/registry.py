@@ -52,7 +52,7 @@ class PlatformClients:
         client_id, secret = client
         s = self._settings
         if platform is Platform.YOUTUBE:
-            from services.publishers.youtube import YouTubeAuth
+            from services.publishers.youtube_auth import YouTubeAuth
 
             yield YouTubeAuth(
                 client_id=client_id,
@@ -62,7 +62,7 @@ class PlatformClients:
                 api_base_url=s.youtube_api_base_url,
             )
         elif platform is Platform.TIKTOK:
-            from services.publishers.tiktok import TikTokAuth
+            from services.publishers.tiktok_auth import TikTokAuth
 
             tiktok = TikTokAuth(
                 client_id=client_id,
@@ -75,7 +75,7 @@ class PlatformClients:
             finally:
                 await tiktok.aclose()
         else:
-            from services.publishers.meta import FacebookLoginAuth
+            from services.publishers.meta_auth import FacebookLoginAuth
 
             instagram = platform is Platform.INSTAGRAM
             yield FacebookLoginAuth(

@@ -18,7 +18,7 @@ import services.publishers.facebook as facebook
 from services.content import Platform, PlatformMeta
 from services.oauth_types import OAuthError, RefreshRefused, TokenSet
 from services.publishers.facebook import FacebookPublisher
-from services.publishers.meta import SCOPES, FacebookLoginAuth
+from services.publishers.meta_auth import SCOPES, FacebookLoginAuth
 from services.publishing import AccountNeedsReconnect, PublishError, PublishRequest, Unconfirmed
 from tests.fakes.meta_server import (
     REELS_FINISH,

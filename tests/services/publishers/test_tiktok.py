@@ -17,7 +17,8 @@ import pytest
 
 from services.content import Platform, PlatformMeta
 from services.oauth_types import OAuthError, RefreshRefused, TokenSet
-from services.publishers.tiktok import MB, TikTokAuth, TikTokPublisher, chunk_plan
+from services.publishers.tiktok import MB, TikTokPublisher, chunk_plan
+from services.publishers.tiktok_auth import TikTokAuth
 from services.publishing import (
     AccountNeedsReconnect,
     PublishError,

@@ -17,7 +17,8 @@ import pytest
 
 from services.content import Platform, PlatformMeta
 from services.oauth_types import ConnectedIdentity, OAuthError, RefreshRefused, TokenSet
-from services.publishers.youtube import SCOPES, YouTubeAuth, YouTubePublisher, video_body
+from services.publishers.youtube import YouTubePublisher, video_body
+from services.publishers.youtube_auth import SCOPES, YouTubeAuth
 from services.publishing import (
     AccountNeedsReconnect,
     PublishError,
