@@ -11,24 +11,20 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
-import httpx
-
 from services.content import Platform
 from services.platforms import check_duration
-from services.publishers.meta import Call, GraphClient, http_client, post_text
+from services.publishers.meta import Call, GraphClient, GraphPublisher, post_text
 from services.publishing import (
     Checkpoint,
     PublishError,
     PublishRequest,
     PublishResult,
     RetryLater,
-    Tokens,
     Unconfirmed,
     no_checkpoint,
 )
@@ -78,29 +74,10 @@ async def _chunks(file: IO[bytes], offset: int) -> AsyncIterator[bytes]:
         yield chunk
 
 
-class FacebookPublisher:
+class FacebookPublisher(GraphPublisher):
     """Posts Reels to one Facebook Page (`request.account_id`) with the Page's token."""
 
-    def __init__(
-        self,
-        *,
-        graph_url: str,
-        tokens: Tokens,
-        poll_interval_s: float = 5.0,
-        poll_timeout_s: float = 600.0,
-        max_attempts: int = 5,
-        max_wait_s: float = 60.0,
-        timeout_s: float = 30.0,
-        client: httpx.AsyncClient | None = None,
-    ) -> None:
-        self._graph_url = graph_url
-        self._tokens = tokens
-        self._poll_interval_s = poll_interval_s
-        self._poll_timeout_s = poll_timeout_s
-        self._max_attempts = max(1, max_attempts)
-        self._max_wait_s = max_wait_s
-        self._timeout_s = timeout_s
-        self._client = client
+    platform = Platform.FACEBOOK
 
     async def publish(
         self, request: PublishRequest, checkpoint: Checkpoint = no_checkpoint
@@ -160,19 +137,6 @@ class FacebookPublisher:
                     retry_after=self._poll_interval_s,
                 )
             return None
-
-    @asynccontextmanager
-    async def _graph(self) -> AsyncIterator[GraphClient]:
-        async with http_client(self._client, self._timeout_s) as http:
-            yield GraphClient(
-                http=http,
-                graph_url=self._graph_url,
-                tokens=self._tokens,
-                platform=Platform.FACEBOOK,
-                max_attempts=self._max_attempts,
-                max_wait_s=self._max_wait_s,
-                timeout_s=self._timeout_s,
-            )
 
     async def _upload(self, graph: GraphClient, video_id: str, url: str, path: Path) -> None:
         """Stream the file to rupload; after a failure, resume from the bytes Meta has."""

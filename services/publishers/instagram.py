@@ -9,20 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
-import httpx
 
 from services.content import Platform
-from services.publishers.meta import Call, GraphClient, http_client, post_text
+from services.publishers.meta import Call, GraphClient, GraphPublisher, post_text
 from services.publishing import (
     Checkpoint,
     PublishError,
     PublishRequest,
     PublishResult,
     RetryLater,
-    Tokens,
     Unconfirmed,
     no_checkpoint,
 )
@@ -31,29 +26,10 @@ FINISHED, PUBLISHED, IN_PROGRESS = "FINISHED", "PUBLISHED", "IN_PROGRESS"
 ERROR, EXPIRED = "ERROR", "EXPIRED"
 
 
-class InstagramPublisher:
+class InstagramPublisher(GraphPublisher):
     """Posts Reels to one Instagram professional account (`request.account_id`, the IG user id)."""
 
-    def __init__(
-        self,
-        *,
-        graph_url: str,
-        tokens: Tokens,
-        poll_interval_s: float = 5.0,
-        poll_timeout_s: float = 600.0,
-        max_attempts: int = 5,
-        max_wait_s: float = 60.0,
-        timeout_s: float = 30.0,
-        client: httpx.AsyncClient | None = None,
-    ) -> None:
-        self._graph_url = graph_url
-        self._tokens = tokens
-        self._poll_interval_s = poll_interval_s
-        self._poll_timeout_s = poll_timeout_s
-        self._max_attempts = max_attempts
-        self._max_wait_s = max_wait_s
-        self._timeout_s = timeout_s
-        self._client = client
+    platform = Platform.INSTAGRAM
 
     async def publish(
         self, request: PublishRequest, checkpoint: Checkpoint = no_checkpoint
@@ -89,19 +65,6 @@ class InstagramPublisher:
             if code != PUBLISHED:
                 return None
             return await self._find(graph, request)
-
-    @asynccontextmanager
-    async def _graph(self) -> AsyncIterator[GraphClient]:
-        async with http_client(self._client, self._timeout_s) as http:
-            yield GraphClient(
-                http=http,
-                graph_url=self._graph_url,
-                tokens=self._tokens,
-                platform=Platform.INSTAGRAM,
-                max_attempts=self._max_attempts,
-                max_wait_s=self._max_wait_s,
-                timeout_s=self._timeout_s,
-            )
 
     async def _check_cap(self, graph: GraphClient, account: str) -> None:
         answer = await graph.get(f"{account}/content_publishing_limit", fields="config,quota_usage")

@@ -308,3 +308,43 @@ async def http_client(
         return
     async with httpx.AsyncClient(timeout=httpx.Timeout(timeout_s)) as own:
         yield own
+
+
+class GraphPublisher:
+    """What the Instagram and Facebook publishers share: settings and a Graph client per call."""
+
+    platform: Platform
+
+    def __init__(
+        self,
+        *,
+        graph_url: str,
+        tokens: Tokens,
+        poll_interval_s: float = 5.0,
+        poll_timeout_s: float = 600.0,
+        max_attempts: int = 5,
+        max_wait_s: float = 60.0,
+        timeout_s: float = 30.0,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self._graph_url = graph_url
+        self._tokens = tokens
+        self._poll_interval_s = poll_interval_s
+        self._poll_timeout_s = poll_timeout_s
+        self._max_attempts = max(1, max_attempts)
+        self._max_wait_s = max_wait_s
+        self._timeout_s = timeout_s
+        self._client = client
+
+    @asynccontextmanager
+    async def _graph(self) -> AsyncIterator[GraphClient]:
+        async with http_client(self._client, self._timeout_s) as http:
+            yield GraphClient(
+                http=http,
+                graph_url=self._graph_url,
+                tokens=self._tokens,
+                platform=self.platform,
+                max_attempts=self._max_attempts,
+                max_wait_s=self._max_wait_s,
+                timeout_s=self._timeout_s,
+            )
