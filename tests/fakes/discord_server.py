@@ -55,6 +55,7 @@ from tests.fakes.discord_models import (
     _Fault,
 )
 from tests.fakes.discord_wire import DiscordWire
+from tests.fakes.loopback import start_app
 
 __all__ = [
     "ADMINISTRATOR", "ALL_PERMISSIONS", "EPHEMERAL", "GUILDS", "GUILD_MEMBERS", "GUILD_MESSAGES",
@@ -117,11 +118,9 @@ class FakeDiscord(DiscordWire):
         app.router.add_get("/gateway", self._gateway)
         app.router.add_get("/attachments/{channel}/{id}/{name}", self._download)
         app.router.add_route("*", r"/api/v{version:\d+}/{path:.*}", self._rest)
-        self._runner = web.AppRunner(app, shutdown_timeout=0.5, handler_cancellation=True)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        host, port = self._runner.addresses[0][:2]
-        self.base_url, self.ws_url = f"http://{host}:{port}", f"ws://{host}:{port}/gateway"
+        self._runner, origin = await start_app(app)
+        self.base_url = origin
+        self.ws_url = "ws" + origin.removeprefix("http") + "/gateway"
         if self.patch:
             self._patches.enter_context(self.patch_discord())
         return self

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 from aiohttp import web
 
+from tests.fakes.loopback import start_app
+
 API_KEY = "test-elevenlabs-key"
 VOICES: dict[str, str] = {  # voice_id -> name, as in ElevenLabs' premade voices
     "21m00Tcm4TlvDq8ikWAM": "Rachel",
@@ -123,12 +125,8 @@ class FakeElevenLabs:
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_post("/v1/text-to-speech/{voice_id}/with-timestamps", self._tts)
         app.router.add_get("/v1/voices", self._voices)
-        self._runner = web.AppRunner(app, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self.base_url = f"http://127.0.0.1:{port}"
+        self._runner, origin = await start_app(app, shutdown_timeout=1.0)
+        self.base_url = origin
         return self
 
     async def __aexit__(

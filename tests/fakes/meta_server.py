@@ -39,6 +39,8 @@ from urllib.parse import urlencode
 import aiohttp
 from aiohttp import web
 
+from tests.fakes.loopback import start_app
+
 # Route names, for `fail()` and `calls()`.
 DIALOG, TOKEN, PERMISSIONS, ACCOUNTS = "dialog", "oauth_token", "permissions", "accounts"
 LIMIT, CREATE, STATUS, PUBLISH = "publishing_limit", "media_create", "container_status", "publish"
@@ -294,12 +296,8 @@ class FakeMeta:
         for path in (v + "/{node}", v + "/{node}/{edge}"):
             app.router.add_route("*", path, self._graph)
         self._session = aiohttp.ClientSession()
-        self._runner = web.AppRunner(app, shutdown_timeout=0.5, handler_cancellation=True)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self._runner.addresses[0][:2]
-        self.base_url = f"http://{host}:{port}"
+        self._runner, origin = await start_app(app)
+        self.base_url = origin
         self.graph_url = f"{self.base_url}/{self.version}"
         self.auth_url = f"{self.graph_url}/dialog/oauth"
         return self

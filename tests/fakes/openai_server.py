@@ -24,6 +24,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.loopback import start_app
+
 _PLATFORMS = ("youtube", "tiktok", "instagram", "facebook")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
 
@@ -261,12 +263,8 @@ class FakeOpenAI:
     async def __aenter__(self) -> FakeOpenAI:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._completions)
-        self._runner = web.AppRunner(app, shutdown_timeout=0.5, handler_cancellation=True)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self._runner.addresses[0][:2]
-        self.base_url = f"http://{host}:{port}/v1"
+        self._runner, origin = await start_app(app)
+        self.base_url = f"{origin}/v1"
         return self
 
     async def __aexit__(

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import aiohttp
 from aiohttp import web
 
+from tests.fakes.loopback import start_app
 from tests.fakes.telegram_models import (
     _DESCRIPTIONS,
     JSON,
@@ -102,11 +103,8 @@ class FakeTelegram(BotApi):
         app = web.Application(client_max_size=10 * MB)
         app.router.add_route("*", "/bot{token}/{method}", self._api)
         app.router.add_get("/file/bot{token}/{path:.+}", self._download)
-        self._runner = web.AppRunner(app, shutdown_timeout=0.5, handler_cancellation=True)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        host, port = self._runner.addresses[0][:2]
-        self.base_url = f"http://{host}:{port}"
+        self._runner, origin = await start_app(app)
+        self.base_url = origin
         return self
 
     async def __aexit__(

@@ -34,6 +34,8 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from tests.fakes.loopback import start_app
+
 MB = 1024 * 1024
 ROUTES = (
     "authorize",
@@ -302,12 +304,8 @@ class FakeTikTok:
         ]
         for method, path, route, handler in routes:
             app.router.add_route(method, path, self._wrap(route, handler))
-        self._runner = web.AppRunner(app, shutdown_timeout=0.5, handler_cancellation=True)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self._runner.addresses[0][:2]
-        self.base_url = f"http://{host}:{port}"
+        self._runner, origin = await start_app(app)
+        self.base_url = origin
         return self
 
     async def __aexit__(

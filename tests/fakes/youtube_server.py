@@ -36,6 +36,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from aiohttp import web
 
+from tests.fakes.loopback import start_app
+
 UPLOAD_SCOPE = "https://www.googleapis.com/auth/youtube.upload"
 CHUNK_UNIT = 256 * 1024
 _RANGE = re.compile(r"bytes (?:(\d+)-(\d+)|\*)/(\d+|\*)")
@@ -261,12 +263,8 @@ class FakeYouTube:
         app.router.add_post("/upload/youtube/v3/videos", self._upload_start)
         app.router.add_put("/upload/youtube/v3/videos", self._upload_put)
         app.router.add_post("/upload/youtube/v3/thumbnails/set", self._thumbnails)
-        self._runner = web.AppRunner(app, shutdown_timeout=0.5, handler_cancellation=True)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self._runner.addresses[0][:2]
-        self.base_url = f"http://{host}:{port}"
+        self._runner, origin = await start_app(app)
+        self.base_url = origin
         return self
 
     async def __aexit__(

@@ -4,7 +4,7 @@ its resume, finish → status → permalink, the Unconfirmed → confirm path, a
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,38 +28,10 @@ from tests.fakes.meta_server import (
     FakeMeta,
     Fault,
 )
+from tests.services.publishers.meta_helpers import FakeTokens, Saved
 
 PAGE = "20531316728"
 REDIRECT = "https://bot.example/oauth/callback"
-
-
-class FakeTokens:
-    """A Page token; `renew` plays the refresh (None: the refresh is refused)."""
-
-    def __init__(self, token: str, renew: Callable[[], str] | None = None) -> None:
-        self.token = token
-        self.renew = renew
-        self.refreshes = 0
-
-    async def access_token(self) -> str:
-        return self.token
-
-    async def refresh(self) -> str:
-        self.refreshes += 1
-        if self.renew is None:
-            raise AccountNeedsReconnect("Facebook refused the refresh: run /connect facebook")
-        self.token = self.renew()
-        return self.token
-
-
-class Saved:
-    """A Checkpoint that remembers what it was given."""
-
-    def __init__(self) -> None:
-        self.refs: list[str] = []
-
-    async def __call__(self, remote_ref: str) -> None:
-        self.refs.append(remote_ref)
 
 
 @pytest.fixture
@@ -100,7 +72,7 @@ def make_publisher(fake: FakeMeta, *, timeout_s: float = 5.0) -> FacebookPublish
     token = fake.page(PAGE).token
     return FacebookPublisher(
         graph_url=fake.graph_url,
-        tokens=FakeTokens(token, renew=lambda: token),
+        tokens=FakeTokens(token, renew=lambda: token, platform="facebook"),
         poll_interval_s=0.01,
         poll_timeout_s=5.0,
         max_wait_s=0.05,
@@ -220,7 +192,7 @@ async def test_too_long_for_facebook_reels(fake: FakeMeta, video: Path) -> None:
 async def test_a_user_token_is_refused_as_a_permission_problem(fake: FakeMeta, video: Path) -> None:
     user = fake.issue("long")
     publisher = FacebookPublisher(
-        graph_url=fake.graph_url, tokens=FakeTokens(user), max_wait_s=0.05
+        graph_url=fake.graph_url, tokens=FakeTokens(user, platform="facebook"), max_wait_s=0.05
     )
     with pytest.raises(AccountNeedsReconnect, match="/connect facebook"):
         await publisher.publish(make_request(video))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,28 +23,10 @@ from services.publishing import (
 )
 from services.signing import BadSignature, Signer
 from tests.fakes.meta_server import CREATE, LIMIT, MEDIA, PUBLISH, STATUS, FakeMeta, Fault
+from tests.services.publishers.meta_helpers import FakeTokens, Saved
 
 IG_USER = "17841405822304914"
 CAPTION = "Fresh bread every morning.\n#bread #bakery"
-
-
-class FakeTokens:
-    """A connected account's token; `renew` plays the refresh (None: the refresh is refused)."""
-
-    def __init__(self, token: str, renew: Callable[[], str] | None = None) -> None:
-        self.token = token
-        self.renew = renew
-        self.refreshes = 0
-
-    async def access_token(self) -> str:
-        return self.token
-
-    async def refresh(self) -> str:
-        self.refreshes += 1
-        if self.renew is None:
-            raise AccountNeedsReconnect("Instagram refused the refresh: run /connect instagram")
-        self.token = self.renew()
-        return self.token
 
 
 class VideoHost:
@@ -140,16 +122,6 @@ def make_publisher(
 
 def user_tokens(fake: FakeMeta) -> FakeTokens:
     return FakeTokens(fake.issue("long"), renew=lambda: fake.issue("long"))
-
-
-class Saved:
-    """A Checkpoint that remembers what it was given."""
-
-    def __init__(self) -> None:
-        self.refs: list[str] = []
-
-    async def __call__(self, remote_ref: str) -> None:
-        self.refs.append(remote_ref)
 
 
 async def test_publishes_a_reel_meta_fetched_from_the_signed_url(
