@@ -9,6 +9,8 @@ from bot.runtime import RENDER_TIMEOUT_S, cron_jobs, job_functions, open_runtime
 from services.queue import JOBS_QUEUE, redis_settings_from_url
 from services.settings import Settings, load_settings
 
+SHUTDOWN_WAIT_S = 120
+
 
 async def startup(ctx: dict[str, Any]) -> None:
     """Open database, queue and content services for the worker's jobs."""
@@ -39,4 +41,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
         "max_jobs": settings.worker_jobs,
         "job_timeout": RENDER_TIMEOUT_S,
         "lease_s": settings.job_lease_s,
+        # SIGTERM: take no new jobs and let running ones finish (a render cut between its
+        # commit and its preview would lose the preview), then cancel what is left
+        "job_completion_wait": SHUTDOWN_WAIT_S,
     }
