@@ -6,7 +6,10 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 import structlog
+from structlog.contextvars import bound_contextvars
 
+from bot.monitoring import chat_call
+from handlers.chat_queue import with_local_media
 from handlers.port import Reply
 
 log = structlog.get_logger(__name__)
@@ -30,7 +33,12 @@ async def deliver_reply(ctx: dict[str, Any], chat_ref: str, reply: dict[str, Any
     adapter = adapters.get(frontend)
     if adapter is None:
         raise NoAdapter(f"no {frontend!r} frontend runs in this process for {chat_ref}")
-    await adapter.render(chat_ref, Reply.from_dict(reply))
+    message = Reply.from_dict(reply)
+    with bound_contextvars(chat_ref=chat_ref):
+        if "store" in ctx:  # media arrive as references into the media store
+            message = await with_local_media(message, ctx["store"])
+        async with chat_call(ctx.get("redis"), frontend):
+            await adapter.render(chat_ref, message)
 
 
 def split_text(text: str, limit: int) -> list[str]:

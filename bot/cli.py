@@ -1,4 +1,4 @@
-"""The `socialbot` command line: run, bot, worker, shell, demo, migrate."""
+"""The `socialbot` command line: run, bot, worker, shell, demo, migrate, status."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="a scripted conversation through the whole flow")
     demo.add_argument("topic", nargs="*", help="what the video is about")
     sub.add_parser("migrate", help="apply database migrations")
+    sub.add_parser("status", help="queues, jobs, workers and outside services; exit 1 if unready")
     return parser
 
 
@@ -56,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         case "worker":
             return asyncio.run(_run_worker(settings))
+        case "status":
+            from bot.status import run_status
+
+            return asyncio.run(run_status(settings, out=sys.stdout))
         case _:
             return asyncio.run(_run_bot(settings, with_worker=args.command == "run"))
 

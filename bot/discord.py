@@ -21,6 +21,7 @@ import yarl
 from discord import app_commands
 
 from bot.adapter import split_text
+from bot.monitoring import replying
 from handlers.app import App
 from handlers.port import Attachment, Button, Incoming, Reply
 from handlers.router import handle
@@ -134,25 +135,26 @@ class DiscordFrontend:
     async def on_press(self, interaction: discord.Interaction[Any], custom_id: str) -> None:
         """A button press: refusals go to the presser alone; decisions retire the buttons."""
         incoming = self._incoming(interaction, button=custom_id)
-        work = asyncio.create_task(handle(self._core, incoming))
-        done, _ = await asyncio.wait({work}, timeout=ACK_WITHIN_S)
-        if not done:
-            await interaction.response.defer()
-        replies = await work
-        first = replies[0] if replies else Reply("")
-        if first.alert:
-            await self._respond(interaction, first, ephemeral=True)
-            return
-        if first.settles and interaction.message is not None:
-            stamp = datetime.now(UTC).strftime("%d %b %H:%M UTC")
-            note = f"{first.text.splitlines()[0]} · {stamp}"
-            content = f"{interaction.message.content}\n\n{note}"[:TEXT_LIMIT]
-            if interaction.response.is_done():
-                await interaction.message.edit(content=content, view=None)
-            else:
-                await interaction.response.edit_message(content=content, view=None)
-        for reply in replies:
-            await self._respond(interaction, reply)
+        async with replying(self._core, incoming, frontend="discord"):
+            work = asyncio.create_task(handle(self._core, incoming))
+            done, _ = await asyncio.wait({work}, timeout=ACK_WITHIN_S)
+            if not done:
+                await interaction.response.defer()
+            replies = await work
+            first = replies[0] if replies else Reply("")
+            if first.alert:
+                await self._respond(interaction, first, ephemeral=True)
+                return
+            if first.settles and interaction.message is not None:
+                stamp = datetime.now(UTC).strftime("%d %b %H:%M UTC")
+                note = f"{first.text.splitlines()[0]} · {stamp}"
+                content = f"{interaction.message.content}\n\n{note}"[:TEXT_LIMIT]
+                if interaction.response.is_done():
+                    await interaction.message.edit(content=content, view=None)
+                else:
+                    await interaction.response.edit_message(content=content, view=None)
+            for reply in replies:
+                await self._respond(interaction, reply)
 
     def _incoming(
         self,
@@ -175,12 +177,13 @@ class DiscordFrontend:
         )
 
     async def _answer(self, interaction: discord.Interaction[Any], incoming: Incoming) -> None:
-        work = asyncio.create_task(handle(self._core, incoming))
-        done, _ = await asyncio.wait({work}, timeout=ACK_WITHIN_S)
-        if not done:
-            await interaction.response.defer(thinking=True)
-        for reply in await work:
-            await self._respond(interaction, reply, ephemeral=reply.alert)
+        async with replying(self._core, incoming, frontend="discord"):
+            work = asyncio.create_task(handle(self._core, incoming))
+            done, _ = await asyncio.wait({work}, timeout=ACK_WITHIN_S)
+            if not done:
+                await interaction.response.defer(thinking=True)
+            for reply in await work:
+                await self._respond(interaction, reply, ephemeral=reply.alert)
 
     async def _respond(
         self, interaction: discord.Interaction[Any], reply: Reply, *, ephemeral: bool = False
@@ -271,6 +274,7 @@ def _register_commands(frontend: DiscordFrontend) -> None:
         platform="Where it will be published",
         duration="Length in seconds",
         tone="e.g. upbeat, calm, funny",
+        template="A saved template's name (what you set here wins over it)",
     )
     @app_commands.choices(platform=[app_commands.Choice(name=p, value=p) for p in PLATFORMS])
     async def draft(
@@ -279,6 +283,7 @@ def _register_commands(frontend: DiscordFrontend) -> None:
         platform: app_commands.Choice[str] | None = None,
         duration: app_commands.Range[int, 5, 180] | None = None,
         tone: app_commands.Range[str, 1, 40] | None = None,
+        template: app_commands.Range[str, 1, 40] | None = None,
     ) -> None:
         text = f"/draft a short about {topic}"
         if platform is not None:
@@ -287,7 +292,35 @@ def _register_commands(frontend: DiscordFrontend) -> None:
             text += f", {duration} seconds"
         if tone is not None:
             text += f", tone: {tone}"
+        if template is not None:
+            text += f" template:{template}"
         await frontend.on_command(interaction, text)
+
+    @tree.command(name="templates", description="The saved templates (a draft's format)")
+    async def templates(interaction: discord.Interaction[Any]) -> None:
+        await frontend.on_command(interaction, "/templates")
+
+    @tree.command(name="template", description="Save a draft's format as a template, show one")
+    @app_commands.describe(
+        action="save, show or delete",
+        name="The template's name: lower-case letters, digits and hyphens",
+        draft="For save: the draft whose format to keep",
+        settings="For save: e.g. structure: hook, 3 tips, call to action; caption: short",
+    )
+    @app_commands.choices(
+        action=[app_commands.Choice(name=a, value=a) for a in ("save", "show", "delete")]
+    )
+    async def template(
+        interaction: discord.Interaction[Any],
+        action: str,
+        name: app_commands.Range[str, 1, 40],
+        draft: app_commands.Range[int, 1] | None = None,
+        settings: app_commands.Range[str, 1, 500] | None = None,
+    ) -> None:
+        parts = [f"/template {action} {name}", str(draft or "")]
+        if settings:
+            parts.append(f"; {settings}")
+        await frontend.on_command(interaction, " ".join(p for p in parts if p))
 
     @tree.command(name="drafts", description="The latest drafts")
     async def drafts(interaction: discord.Interaction[Any]) -> None:
@@ -375,6 +408,13 @@ def _register_commands(frontend: DiscordFrontend) -> None:
     ) -> None:
         await frontend.on_command(interaction, f"/stats {period} {platform or ''}".strip())
 
+    @tree.command(name="ideas", description="Topic ideas from your best posts, each ready to draft")
+    @app_commands.describe(count="How many ideas")
+    async def ideas(
+        interaction: discord.Interaction[Any], count: app_commands.Range[int, 1, 10] = 5
+    ) -> None:
+        await frontend.on_command(interaction, f"/ideas {count}")
+
     @tree.command(name="digest", description="What was made and published, with a chart")
     @app_commands.describe(
         days="The period, in days",
@@ -393,6 +433,38 @@ def _register_commands(frontend: DiscordFrontend) -> None:
         else:
             text = f"/digest channel{target}" if channel else f"/digest {days}"
         await frontend.on_command(interaction, text)
+
+    @tree.command(name="campaign", description="A draft on a cadence, for approval here")
+    @app_commands.describe(
+        action="What to do",
+        name="The campaign's name",
+        settings="e.g. every mon,thu 9:00 template:tips topics: a; b (or feed: <url>, or ideas)",
+    )
+    @app_commands.choices(
+        action=[
+            app_commands.Choice(name=a, value=a)
+            for a in ("new", "edit", "pause", "resume", "stop", "topics")
+        ]
+    )
+    async def campaign(
+        interaction: discord.Interaction[Any],
+        action: str,
+        name: app_commands.Range[str, 1, 60],
+        settings: app_commands.Range[str, 1, 1800] | None = None,
+    ) -> None:
+        text = f'/campaign {action} "{name}" {settings or ""}'.strip()
+        await frontend.on_command(interaction, text)
+
+    @tree.command(name="campaigns", description="The campaigns and their next runs")
+    async def campaigns(interaction: discord.Interaction[Any]) -> None:
+        await frontend.on_command(interaction, "/campaigns")
+
+    @tree.command(name="admin", description="The bot's status: queues, jobs, workers (owners)")
+    @app_commands.choices(action=[app_commands.Choice(name="status", value="status")])
+    async def admin(
+        interaction: discord.Interaction[Any], action: app_commands.Choice[str]
+    ) -> None:
+        await frontend.on_command(interaction, f"/admin {action.value}")
 
     @tree.command(name="role", description="Set a member's role (owners)")
     @app_commands.choices(role=[app_commands.Choice(name=r, value=r) for r in ROLES])
@@ -433,6 +505,16 @@ def _register_commands(frontend: DiscordFrontend) -> None:
         os.close(fd)
         Path(tmp).write_bytes(await file.read())
         await frontend.on_command(interaction, "/media", (Attachment(Path(tmp), file.filename),))
+
+    @tree.command(name="brands", description="This team's brands; make one or switch this channel")
+    @app_commands.describe(action="list, new, use or rename", name="The brand's name")
+    @app_commands.choices(
+        action=[app_commands.Choice(name=a, value=a) for a in ("list", "new", "use", "rename")]
+    )
+    async def brands(
+        interaction: discord.Interaction[Any], action: str = "list", name: str | None = None
+    ) -> None:
+        await frontend.on_command(interaction, f"/brand {action} {name or ''}".strip())
 
     for name, usage in (
         ("brand", "tone: …; audience: …; avoid: …; cta: …"),

@@ -60,6 +60,8 @@ class Redactor(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         """logging filter: redact the formatted message (arguments folded in)."""
+        if isinstance(record.msg, dict):  # a structlog event: redacted by the processor
+            return True
         message = record.getMessage()
         cleaned = self.text(message)
         if cleaned != message or record.args:
@@ -82,18 +84,26 @@ def _keep_name(match: re.Match[str]) -> str:
 
 
 def configure_logging(
-    *, level: str, file: Path | None = None, secrets: Iterable[str] = ()
+    *,
+    level: str,
+    file: Path | None = None,
+    secrets: Iterable[str] = (),
+    json_lines: bool | None = None,
 ) -> Redactor:
     """Route structlog and the standard library's logging to one place at one level, with
-    secrets redacted; returns the redactor."""
+    secrets redacted; returns the redactor. Lines are JSON unless they go to a terminal
+    (`json_lines` decides instead when given), the standard library's records included, and
+    each carries the context bound with structlog.contextvars (job, draft, chat)."""
     redactor = Redactor(secrets)
+    if json_lines is None:
+        json_lines = file is not None or not sys.stderr.isatty()
     handler: logging.Handler
     if file is not None:
         file.parent.mkdir(parents=True, exist_ok=True)
         handler = logging.FileHandler(file, encoding="utf-8")
     else:
         handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.setFormatter(_formatter(redactor, json_lines=json_lines))
     handler.addFilter(redactor)
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -107,12 +117,45 @@ def configure_logging(
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
             redactor,
-            structlog.processors.KeyValueRenderer(
-                key_order=["timestamp", "level", "logger", "event"], drop_missing=True
-            ),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
     return redactor
+
+
+def _formatter(redactor: Redactor, *, json_lines: bool) -> logging.Formatter:
+    """One rendering for structlog events and the standard library's records (arq, httpx):
+    JSON objects, or key=value lines on a terminal; the rendered line is redacted again, for
+    credentials in key names."""
+    renderer: structlog.typing.Processor = (
+        structlog.processors.JSONRenderer()
+        if json_lines
+        else structlog.processors.KeyValueRenderer(
+            key_order=["timestamp", "level", "logger", "event"], drop_missing=True
+        )
+    )
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[
+            structlog.contextvars.merge_contextvars,
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.add_logger_name,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _record_exception,
+        ],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            renderer,
+            lambda _logger, _name, line: redactor.text(str(line)),
+        ],
+    )
+
+
+def _record_exception(logger: Any, name: str, event: MutableMapping[str, Any]) -> Any:
+    """A standard library record's traceback (redacted by the filter) into the event."""
+    record = event.get("_record")
+    if record is not None and record.exc_text:
+        event["exception"] = record.exc_text
+    return event

@@ -20,7 +20,9 @@ from arq.worker import Function, Worker, func
 from sqlalchemy.exc import DBAPIError
 
 from bot.adapter import ChatAdapter, deliver_reply
+from bot.monitoring import ObservedWorker
 from handlers.app import App
+from handlers.campaign_runs import CAMPAIGN_CRON_JOB, CAMPAIGN_JOB_TIMEOUT_S, run_campaigns
 from handlers.chat_queue import DELIVER_JOB, QueueChatSender
 from handlers.digests import DIGEST_CRON_JOB, post_due_digests
 from handlers.drafts import GENERATE_JOB, PUBLISH_JOB
@@ -38,6 +40,7 @@ from services.queue import CHAT_QUEUE, JOBS_QUEUE, open_queue
 from services.scheduling import PUBLISH_AT_JOB
 from services.settings import Settings
 from services.signing import Signer
+from services.storage import MediaStore, S3Store
 from services.usage import Prices
 from services.voice import EspeakVoice, Voice
 from services.writer import OfflineWriter, RequestReader, Writer
@@ -72,15 +75,17 @@ async def open_runtime(
         pool, redis = await stack.enter_async_context(queue)
         writer, reader = _writer(settings, stack)
         sessions = make_sessions(engine)
+        store = await open_store(settings)
         app = App(
             sessions=sessions,
             queue=pool,
-            chat=QueueChatSender(queue=pool),
+            chat=QueueChatSender(queue=pool, store=store),
             writer=writer,
             reader=reader,
             voice=_voice(settings, stack),
             publisher=OutboxPublisher(root=settings.outbox_dir),
             media_dir=settings.media_dir,
+            store=store,
             prices=Prices(
                 llm_input_per_mtok=settings.openai_price_input_per_mtok if reader else 0.0,
                 llm_output_per_mtok=settings.openai_price_output_per_mtok if reader else 0.0,
@@ -90,9 +95,34 @@ async def open_runtime(
             ),
             max_upload_bytes=settings.max_upload_mb * 1024 * 1024,
             generations_per_hour=settings.generations_per_hour,
-            **_publishing(settings, sessions),
+            job_lease_s=settings.job_lease_s,
+            fetch_allow=settings.fetch_allow_entries,
+            **_publishing(settings, sessions, store),
         )
         yield Runtime(app, redis, settings.worker_jobs, settings.job_lease_s)
+
+
+async def open_store(settings: Settings) -> MediaStore:
+    """The S3-compatible store when S3_BUCKET is set (its bucket created if missing), else
+    the media folder."""
+    if settings.s3_bucket is None:
+        return MediaStore(settings.media_dir)
+    store = S3Store(
+        settings.media_dir,
+        bucket=settings.s3_bucket,
+        prefix=settings.s3_prefix,
+        endpoint_url=settings.s3_endpoint_url,
+        region=settings.s3_region,
+        access_key_id=settings.s3_access_key_id,
+        secret_access_key=(
+            settings.s3_secret_access_key.get_secret_value()
+            if settings.s3_secret_access_key
+            else None
+        ),
+    )
+    await store.create_bucket()
+    log.info("media.store", bucket=settings.s3_bucket, endpoint=settings.s3_endpoint_url)
+    return store
 
 
 def secret_key(settings: Settings) -> bytes | None:
@@ -100,7 +130,9 @@ def secret_key(settings: Settings) -> bytes | None:
     return settings.secret_key.get_secret_value().encode() if settings.secret_key else None
 
 
-def _publishing(settings: Settings, sessions: SessionFactory) -> dict[str, Any]:
+def _publishing(
+    settings: Settings, sessions: SessionFactory, store: MediaStore
+) -> dict[str, Any]:
     """Connected accounts (need SECRET_KEY and PUBLIC_URL), platform clients, media links."""
     key = secret_key(settings)
     parts: dict[str, Any] = {"platforms": PlatformClients(settings)}
@@ -108,7 +140,7 @@ def _publishing(settings: Settings, sessions: SessionFactory) -> dict[str, Any]:
         return parts
     parts["links"] = MediaLinks(
         signer=Signer(key=key, purpose="media"),
-        media_dir=settings.media_dir,
+        store=store,
         public_url=settings.public_url,
     )
     if settings.public_url:
@@ -218,10 +250,19 @@ def cron_jobs() -> list[CronJob]:
             second=30,
             timeout=COLLECT_TIMEOUT_S,
         ),
+        # Every minute (and at start, for a slot missed while down): campaign runs that are
+        # due, and campaign drafts whose time to be rejected has passed.
+        cron(
+            run_campaigns,
+            name=CAMPAIGN_CRON_JOB,
+            second=45,
+            run_at_startup=True,
+            timeout=CAMPAIGN_JOB_TIMEOUT_S,
+        ),
     ]
 
 
-class HeartbeatWorker(Worker):
+class HeartbeatWorker(ObservedWorker):
     """An arq worker whose running jobs keep their in-progress mark alive while they run.
 
     arq marks a running job in Redis for the longest job timeout (15 minutes, for renders)
@@ -276,7 +317,7 @@ def chat_worker(runtime: Runtime, adapters: Mapping[str, ChatAdapter], **overrid
     options: dict[str, Any] = {
         "queue_name": CHAT_QUEUE,
         "redis_settings": runtime.redis,
-        "ctx": {"adapters": adapters},
+        "ctx": {"adapters": adapters, "store": runtime.app.store},
         "handle_signals": False,
         "max_jobs": 1,
         "poll_delay": 0.05,
@@ -285,18 +326,34 @@ def chat_worker(runtime: Runtime, adapters: Mapping[str, ChatAdapter], **overrid
 
 
 @asynccontextmanager
-async def running(*workers: Worker) -> AsyncIterator[None]:
-    """Run workers as tasks for the duration of the block, then close them."""
+async def running(*workers: Worker, drain_s: float = 0.0) -> AsyncIterator[None]:
+    """Run workers as tasks for the duration of the block, then close them.
+
+    With `drain_s`, the workers first stop taking jobs and give the running ones that long
+    to finish (a render cut off between its commit and its preview would lose the preview),
+    as `socialbot worker` does on SIGTERM; what is still running then is cancelled, and
+    another worker takes it up after JOB_LEASE_S."""
     tasks = [asyncio.create_task(w.async_run()) for w in workers]
     try:
         yield
     finally:
+        if drain_s > 0:
+            await _drain(workers, drain_s)
         for worker in workers:
             await _close(worker)
         for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+async def _drain(workers: tuple[Worker, ...], seconds: float) -> None:
+    for worker in workers:
+        worker.allow_pick_jobs = False
+    busy = [t for w in workers for t in w.tasks.values() if not t.done()]
+    if busy:
+        log.info("workers.draining", jobs=len(busy), wait_s=seconds)
+        await asyncio.wait(busy, timeout=seconds)
 
 
 async def _close(worker: Worker) -> None:

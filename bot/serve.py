@@ -13,6 +13,7 @@ import uvicorn
 from bot.adapter import ChatAdapter
 from bot.runtime import chat_worker, jobs_worker, open_runtime, running
 from bot.web import create_web_app
+from bot.worker import SHUTDOWN_WAIT_S
 from services.links import MediaLinks
 from services.settings import Settings
 from services.signing import Signer
@@ -49,7 +50,7 @@ async def serve(
         runtime = await stack.enter_async_context(open_runtime(settings))
         links = MediaLinks(
             signer=Signer(key=key, purpose="media"),
-            media_dir=settings.media_dir,
+            store=runtime.app.store,
             public_url=settings.public_url,
         )
         adapters: dict[str, ChatAdapter] = {}
@@ -109,7 +110,7 @@ async def serve(
         workers = [chat_worker(runtime, adapters)]
         if with_worker:
             workers.append(jobs_worker(runtime))
-        await stack.enter_async_context(running(*workers))
+        await stack.enter_async_context(running(*workers, drain_s=SHUTDOWN_WAIT_S))
         log.info("socialbot.running", frontends=sorted(adapters), worker=with_worker)
         await stop.wait()
 

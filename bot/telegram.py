@@ -20,6 +20,7 @@ from telegram.ext import MessageHandler as TgMessageHandler
 from telegram.ext import filters as tg_filters
 
 from bot.adapter import split_text
+from bot.monitoring import replying
 from handlers.app import App
 from handlers.buttons import BadButton, Verb, decode
 from handlers.port import Attachment, Button, Incoming, Media, MediaKind, Reply
@@ -40,17 +41,25 @@ COMMANDS = [
     ("drafts", "the latest drafts"),
     ("status", "one draft's state: /status <number>"),
     ("edit", "revise a draft: /edit <number> <instruction>"),
+    ("template", "keep a draft's format: /template save <name> <number>; show|delete <name>"),
+    ("templates", "the saved templates; use one: /draft template:<name> <topic>"),
     ("show", "a version's preview again: /show <number> [version]"),
     ("schedule", "publish at a time: /schedule <number> <when>; alone: what's coming"),
     ("stats", "views, engagement, top posts, best times, cost: /stats [30d] [platform]"),
+    ("ideas", "topic ideas from your best posts, each ready to draft: /ideas [1-10]"),
     ("digest", "a digest with a chart; /digest schedule daily 09:00 for a regular one"),
+    ("campaign", 'a draft on a cadence: /campaign new "<name>" every mon 9:00 topics: a; b'),
+    ("campaigns", "the campaigns and their next runs; /campaign pause|resume|stop|edit"),
+    ("cancel", "stop the questions of /campaign new; nothing is made"),
     ("connect", "connect a platform account: /connect youtube|tiktok|instagram|facebook"),
     ("accounts", "connected accounts and their health"),
     ("disconnect", "remove a connected account: /disconnect <platform> [name]"),
     ("publishing", "how posts are made: privacy, TikTok direct or inbox"),
     ("publish", "try a draft's failed posts again: /publish <number>"),
     ("role", "set a member's role (owners)"),
+    ("admin", "the bot's status: /admin status (owners)"),
     ("media", "add a video or photo to the library"),
+    ("brands", "this team's brands; /brand new <name>, /brand use <name>"),
 ]
 
 
@@ -165,8 +174,9 @@ class TelegramFrontend:
             else None,
         )
         try:
-            for reply in await handle(self._core, incoming):
-                await self.render(incoming.chat_ref, reply)
+            async with replying(self._core, incoming, frontend="telegram"):
+                for reply in await handle(self._core, incoming):
+                    await self.render(incoming.chat_ref, reply)
         finally:
             for attachment in attachments:
                 attachment.path.unlink(missing_ok=True)
@@ -182,15 +192,16 @@ class TelegramFrontend:
             user_name=query.from_user.username or query.from_user.first_name,
             button=query.data or "",
         )
-        replies = await handle(self._core, incoming)
-        first = replies[0] if replies else Reply("")
-        await self._call(lambda: query.answer(text=first.text[:200], show_alert=first.alert))
-        if first.alert:
-            return  # a refusal is for the presser alone
-        for reply in replies:
-            if reply.settles and isinstance(query.message, Message):
-                await self._settle(query.message, reply)
-            await self.render(incoming.chat_ref, reply)
+        async with replying(self._core, incoming, frontend="telegram"):
+            replies = await handle(self._core, incoming)
+            first = replies[0] if replies else Reply("")
+            await self._call(lambda: query.answer(text=first.text[:200], show_alert=first.alert))
+            if first.alert:
+                return  # a refusal is for the presser alone
+            for reply in replies:
+                if reply.settles and isinstance(query.message, Message):
+                    await self._settle(query.message, reply)
+                await self.render(incoming.chat_ref, reply)
 
     def _addressed_to_me(self, message: Message, text: str) -> bool:
         """Private chats: everything. Groups: commands, mentions, replies to the bot, /media."""

@@ -10,11 +10,13 @@ from typing import Any
 from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 
+from bot.monitoring import add_monitoring_routes
 from handlers.accounts import oauth_callback, oauth_start
 from handlers.app import App
 from services.accounts import ConnectError
 from services.links import MediaLinks
 from services.signing import BadSignature
+from services.storage import StoreUnavailable
 
 
 def create_web_app(
@@ -54,12 +56,17 @@ def create_web_app(
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    if app is not None:
+        add_monitoring_routes(web, app)
+
     @web.get("/media/{token}")
     async def media(token: str) -> FileResponse:
         try:
-            path = links.resolve(token)
-        except (BadSignature, FileNotFoundError):
+            path = await links.resolve(token)
+        except (BadSignature, FileNotFoundError, ValueError):
             raise HTTPException(404, "This link is invalid or has expired.") from None
+        except StoreUnavailable:
+            raise HTTPException(503, "The media store is not answering; try again soon.") from None
         return FileResponse(path)
 
     if telegram_webhook is not None:

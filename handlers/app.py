@@ -13,6 +13,7 @@ from services.db import SessionFactory
 from services.links import MediaLinks
 from services.publishers.registry import PlatformClients
 from services.publishing import Publisher
+from services.storage import MediaStore
 from services.usage import Prices
 from services.voice import Voice
 from services.writer import RequestReader, Writer
@@ -29,10 +30,13 @@ class App:
     voice: Voice
     publisher: Publisher
     media_dir: Path
+    store: MediaStore  # where media files are kept (MEDIA_DIR, or S3 with it as the cache)
     reader: RequestReader | None = None
     prices: Prices = field(default_factory=Prices)
     max_upload_bytes: int = 200 * 1024 * 1024
     generations_per_hour: int = 20  # per member: drafts, edits and regenerations (0: no limit)
+    job_lease_s: float = 60.0  # JOB_LEASE_S: how soon a killed worker's work is taken up
+    fetch_allow: tuple[str, ...] = ()  # FETCH_ALLOW: internal hosts feeds may come from
     accounts: AccountService | None = None  # None without SECRET_KEY and PUBLIC_URL
     platforms: PlatformClients | None = None
     links: MediaLinks | None = None

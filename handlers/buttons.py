@@ -24,6 +24,8 @@ class Verb(StrEnum):
     AT_TOMORROW_MORNING = "attam"
     AT_TOMORROW_EVENING = "attpm"
     AT_MONDAY_MORNING = "atmon"
+    # Not a draft's: makes one from an idea of /ideas; the id is the idea's (services.ideas).
+    DRAFT_IDEA = "idea"
 
 
 LABELS = {
@@ -39,7 +41,8 @@ _PATTERN = re.compile(rf"d:({'|'.join(v.value for v in Verb)}):([1-9][0-9]{{0,17
 
 @dataclass(frozen=True)
 class Press:
-    """A decoded button id; the draft id is only a claim, checked by the caller."""
+    """A decoded button id; the draft id (an idea's id for `DRAFT_IDEA`) is only a claim,
+    checked by the caller."""
 
     verb: Verb
     draft_id: int

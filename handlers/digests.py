@@ -100,6 +100,7 @@ async def make_digest(
     chart = await asyncio.to_thread(
         render_chart, digest, app.digests_dir / str(workspace_id) / name
     )
+    await app.store.save(chart)  # the bot that sends it may be on another machine
     return Reply(digest.summary(), media=(Media(MediaKind.PHOTO, chart, "Digest"),))
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from pathlib import Path
 
 import structlog
 from sqlalchemy import func, select, update
@@ -17,6 +16,13 @@ from handlers.buttons import Verb
 from handlers.limits import check_generation_rate
 from handlers.parsing import parse_request, requested_aspects
 from handlers.port import Reply
+from handlers.templates import (
+    apply_to_request,
+    describe_use,
+    request_template,
+    split_template,
+    without_template_words,
+)
 from handlers.views import all_captions
 from handlers.workspace_cmds import check_budget
 from services.content import Brief, PlatformMeta
@@ -24,6 +30,7 @@ from services.drafts import current_version, get_draft, transition
 from services.models import Approval, Draft, DraftState, Role, utcnow
 from services.publishing import describe_problems, problems_for
 from services.scheduling import enqueue_wake, format_when, hold_for_schedule
+from services.storage import MediaMissing
 from services.workspaces import at_least, audit
 
 log = structlog.get_logger(__name__)
@@ -82,13 +89,27 @@ async def _enqueue(app: App, draft: Draft, instruction: str | None) -> bool:
 
 
 async def request_draft(
-    app: App, actor: Actor, chat_ref: str, text: str, *, brief: Brief | None = None
+    app: App,
+    actor: Actor,
+    chat_ref: str,
+    text: str,
+    *,
+    brief: Brief | None = None,
+    campaign_id: int | None = None,
 ) -> Reply:
-    """`/draft <request>`: parse (unless already read), store a draft and queue its generation."""
+    """`/draft <request>`: parse (unless already read), store a draft and queue its generation.
+
+    A template the request names (template:<name>, "…, <name> template") fills what the
+    request leaves out; the draft keeps a snapshot of it."""
     if not at_least(actor.role, Role.CREATOR):
         raise Refusal("Viewers can't request drafts. Ask an owner for the creator role.")
+    request, named = split_template(text)
+    chosen = await request_template(app, actor, named) if named is not None else None
     if brief is None:
-        brief = parse_request(text)
+        brief = parse_request(request)
+    elif named is not None:
+        brief = without_template_words(brief)
+    brief, aspects, template = apply_to_request(brief, requested_aspects(request), chosen)
     await check_budget(app, actor.workspace, brief.duration_s)
     await check_generation_rate(app, actor)
     async with app.sessions.begin() as session:
@@ -101,7 +122,9 @@ async def request_draft(
             platforms=[p.value for p in brief.platforms],
             duration_s=brief.duration_s,
             tone=brief.tone,
-            aspects=requested_aspects(text),
+            aspects=aspects,
+            template=template,
+            campaign_id=campaign_id,  # a campaign's run (handlers.campaign_runs)
         )
         session.add(draft)
         await session.flush()
@@ -112,7 +135,7 @@ async def request_draft(
     platforms = ", ".join(p.value for p in brief.platforms)
     return Reply(
         f"Draft #{draft.id} queued: “{brief.topic}”, {brief.duration_s} s, {brief.tone}, "
-        f"for {platforms}. I'll post progress here."
+        f"for {platforms}{describe_use(template)}. I'll post progress here."
     )
 
 
@@ -157,7 +180,14 @@ async def _check_fits(app: App, actor: Actor, draft_id: int) -> None:
     if draft is None or version is None or draft.state != DraftState.READY:
         return  # the press itself says what is wrong
     metas = [PlatformMeta.model_validate(m) for m in version.metadata_json]
-    problems = await problems_for(Path(version.video_path), metas, version.duration_s)
+    try:
+        video = await app.store.local(version.video_path)
+    except MediaMissing:
+        raise Refusal(
+            f"The video of draft #{draft.id} v{version.number} is gone from the media store; "
+            f"make it again with /edit {draft.id} <instruction> before approving."
+        ) from None
+    problems = await problems_for(video, metas, version.duration_s)
     if problems:
         names = ", ".join(p.value for p in problems)
         raise Refusal(

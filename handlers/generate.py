@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 import time
@@ -15,12 +16,16 @@ from sqlalchemy import select
 
 from handlers.app import App
 from handlers.buttons import draft_buttons
+from handlers.observe import observe_render, service_call, service_name
 from handlers.port import Media, MediaKind, Reply
 from handlers.workspace_cmds import brand_of
+from services.campaigns import auto_publish_line
 from services.content import Brand, Brief, Platform, PlatformMeta, Script
 from services.drafts import brief_of, transition
 from services.models import Draft, DraftState, DraftVersion, MediaItem, Workspace
 from services.publishing import describe_problems, problems_for
+from services.storage import MediaMissing, StoreUnavailable
+from services.templates import snapshot_spec
 from services.usage import Usage, UsageLog, usage_records
 from services.video import Aspect, Footage, render_short
 from services.writer import EditUnsupported, WriterError
@@ -72,6 +77,9 @@ async def generate_draft(
     except EditUnsupported as exc:
         await _give_up(app, job, staging, str(exc), keep_previous=True)
         return "edit unsupported"
+    except StoreUnavailable:  # the job runs again (retry_when_unavailable); nothing is lost
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     except Exception as exc:
         log.exception("generate.failed", draft_id=draft_id, version=version)
         await _give_up(app, job, staging, _reason(exc), keep_previous=job.previous is not None)
@@ -107,32 +115,46 @@ async def _start(app: App, draft_id: int, version: int, instruction: str | None)
             )
             previous = Script.model_validate(row) if row else None
         items = (
-            await session.execute(
-                select(MediaItem)
-                .where(MediaItem.workspace_id == workspace.id, MediaItem.kind != "audio")
-                .order_by(MediaItem.id.desc())
-                .limit(MAX_FOOTAGE)
+            (
+                await session.execute(
+                    select(MediaItem)
+                    .where(MediaItem.workspace_id == workspace.id, MediaItem.kind != "audio")
+                    .order_by(MediaItem.id.desc())
+                    .limit(MAX_FOOTAGE)
+                )
             )
-        ).scalars()
-        music = await session.scalar(
+            .scalars()
+            .all()
+        )
+        template = snapshot_spec(draft.template)
+        music_query = (
             select(MediaItem.path)
             .where(MediaItem.workspace_id == workspace.id, MediaItem.kind == "audio")
             .order_by(MediaItem.id.desc())
             .limit(1)
         )
-        footage = tuple(
-            Footage(Path(m.path), m.kind, m.duration_s, m.width, m.height)  # type: ignore[arg-type]
-            for m in items
-            if Path(m.path).is_file()
-        )
+        music = None
+        if template is not None and template.music is not None:  # the template's, if still there
+            music = await session.scalar(music_query.where(MediaItem.id == template.music))
+        if music is None:
+            music = await session.scalar(music_query)
+    footage = []
+    for m in items:  # on this machine: fetched from the media store if need be
+        with contextlib.suppress(MediaMissing):
+            path = await app.store.local(m.path)
+            footage.append(Footage(path, m.kind, m.duration_s, m.width, m.height))  # type: ignore[arg-type]
+    music_path = None
+    if music:
+        with contextlib.suppress(MediaMissing):
+            music_path = await app.store.local(music)
     return Job(
         draft=draft,
         version=version,
         brief=brief_of(draft),
         brand=brand_of(workspace),
-        voice_id=workspace.voice_id,
-        footage=footage,
-        music=Path(music) if music and Path(music).is_file() else None,
+        voice_id=(template.voice_id if template else None) or workspace.voice_id,
+        footage=tuple(footage),
+        music=music_path,
         instruction=instruction,
         previous=previous,
     )
@@ -143,17 +165,20 @@ async def _make(app: App, job: Job, staging: Path, final_dir: Path) -> Reply:
     started = time.monotonic()
     usage = UsageLog()
     await app.chat.send(draft.chat_ref, _progress(draft.id, version, 0))
-    if job.instruction and job.previous is not None:
-        script = await app.writer.revise(
-            job.brief, job.previous, job.instruction, brand=job.brand, usage=usage
-        )
-    else:
-        script = await app.writer.write(job.brief, take=version, brand=job.brand, usage=usage)
-    metadata = await app.writer.metadata(job.brief, script, brand=job.brand, usage=usage)
+    writer = service_name("writer", app.writer)
+    async with service_call(app, writer, not_theirs=(EditUnsupported,)):
+        if job.instruction and job.previous is not None:
+            script = await app.writer.revise(
+                job.brief, job.previous, job.instruction, brand=job.brand, usage=usage
+            )
+        else:
+            script = await app.writer.write(job.brief, take=version, brand=job.brand, usage=usage)
+        metadata = await app.writer.metadata(job.brief, script, brand=job.brand, usage=usage)
     await app.chat.send(draft.chat_ref, _progress(draft.id, version, 1))
-    voiceover = await app.voice.speak(
-        script.narration(), staging / "voice.wav", voice_id=job.voice_id, usage=usage
-    )
+    async with service_call(app, service_name("voice", app.voice)):
+        voiceover = await app.voice.speak(
+            script.narration(), staging / "voice.wav", voice_id=job.voice_id, usage=usage
+        )
     await app.chat.send(draft.chat_ref, _progress(draft.id, version, 2))
     rendered = await render_short(
         voiceover=voiceover,
@@ -167,6 +192,8 @@ async def _make(app: App, job: Job, staging: Path, final_dir: Path) -> Reply:
     if final_dir.exists():  # left by an earlier run of this job that died before committing
         shutil.rmtree(final_dir)
     staging.rename(final_dir)
+    for file in sorted(final_dir.iterdir()):  # in the media store before the row names them
+        await app.store.save(file)
     seconds = time.monotonic() - started
     usage.add(Usage("render_seconds", "ffmpeg", round(seconds, 2), 0.0))
     async with app.sessions.begin() as session:
@@ -177,10 +204,12 @@ async def _make(app: App, job: Job, staging: Path, final_dir: Path) -> Reply:
                 script=script.model_dump(mode="json"),
                 metadata_json=[m.model_dump(mode="json") for m in metadata],
                 words=[[w.word, w.start, w.end] for w in voiceover.words],
-                audio_path=str(final_dir / voiceover.audio_path.name),
-                video_path=str(final_dir / rendered.video_path.name),
-                thumbnail_path=str(final_dir / rendered.thumbnail_path.name),
-                outputs={a.value: str(final_dir / p.name) for a, p in rendered.outputs.items()},
+                audio_path=app.store.ref(final_dir / voiceover.audio_path.name),
+                video_path=app.store.ref(final_dir / rendered.video_path.name),
+                thumbnail_path=app.store.ref(final_dir / rendered.thumbnail_path.name),
+                outputs={
+                    a.value: app.store.ref(final_dir / p.name) for a, p in rendered.outputs.items()
+                },
                 duration_s=rendered.duration_s,
                 render_seconds=seconds,
                 instruction=job.instruction,
@@ -197,10 +226,17 @@ async def _make(app: App, job: Job, staging: Path, final_dir: Path) -> Reply:
             error=None,
         )
     log.info("generate.done", draft_id=draft.id, version=version, seconds=seconds)
+    await observe_render(app, seconds)
     problems = await problems_for(
         final_dir / rendered.video_path.name, metadata, rendered.duration_s
     )
-    return preview(draft, version, script, metadata, final_dir, rendered.duration_s, problems)
+    note = None
+    if draft.campaign_id is not None:  # a campaign's draft may publish by itself
+        async with app.sessions() as session:
+            note = await auto_publish_line(session, draft.id, version)
+    return preview(
+        draft, version, script, metadata, final_dir, rendered.duration_s, problems, note=note
+    )
 
 
 async def _give_up(app: App, job: Job, staging: Path, reason: str, *, keep_previous: bool) -> None:
@@ -240,9 +276,12 @@ def preview(
     folder: Path,
     duration_s: float,
     problems: Mapping[Platform, list[str]] | None = None,
+    *,
+    note: str | None = None,
 ) -> Reply:
     """The preview message: video, the first platform's metadata, what does not fit a
-    platform's rules (approval is refused until it does), and the decision buttons."""
+    platform's rules (approval is refused until it does), a `note` (a campaign draft's
+    auto-publish time), and the decision buttons."""
     first = metadata[0]
     lines = [
         f"🎬 Draft #{draft.id} v{version} is ready for review ({script.writer} writer).",
@@ -255,6 +294,8 @@ def preview(
     if problems:
         lines += ["", "Does not fit yet (approval waits until it does):"]
         lines += describe_problems(problems)
+    if note:
+        lines += ["", note]
     video = Media(
         MediaKind.VIDEO,
         folder / "video.mp4",

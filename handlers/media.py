@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import tempfile
@@ -10,6 +11,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import structlog
 from PIL import Image
 from sqlalchemy import select
 
@@ -17,8 +19,11 @@ from handlers.actor import Actor, Refusal
 from handlers.app import App
 from handlers.port import Attachment, Reply
 from services.models import MediaItem, Role
+from services.storage import StoreUnavailable
 from services.video import FootageError, RenderError, inspect_footage, probe_media
 from services.workspaces import at_least, audit
+
+log = structlog.get_logger(__name__)
 
 USAGE = (
     "Send /media with a video or photo attached to add it to the library; "
@@ -50,32 +55,56 @@ async def _add(app: App, actor: Actor, files: tuple[Attachment, ...]) -> Reply:
         checked.append((file, await _inspect(file), size))
     library = app.media_dir / "library" / str(actor.workspace.id)
     library.mkdir(parents=True, exist_ok=True)
-    lines = []
-    async with app.sessions.begin() as session:
-        for file, footage, size in checked:
-            stored = library / f"{uuid.uuid4().hex}{footage.suffix}"
-            await asyncio.to_thread(_copy_atomically, file.path, stored)
-            item = MediaItem(
-                workspace_id=actor.workspace.id,
-                added_by=actor.member.id,
-                kind=footage.kind,
-                path=str(stored),
-                original_name=_name(file),
-                size_bytes=size,
-                width=footage.width,
-                height=footage.height,
-                duration_s=footage.duration_s,
-            )
-            session.add(item)
-            await session.flush()
-            await audit(
-                session, actor.workspace.id, actor.member.id, "media.add", f"media:{item.id}"
-            )
-            lines.append(f"#{item.id} {_describe(item)}")
+    lines: list[str] = []
+    kept: list[Path] = []
+    try:
+        async with app.sessions.begin() as session:
+            for file, footage, size in checked:
+                stored = library / f"{uuid.uuid4().hex}{footage.suffix}"
+                await asyncio.to_thread(_copy_atomically, file.path, stored)
+                kept.append(stored)
+                await app.store.save(stored)
+                session.add(item := _item(app, actor, file, footage, size, stored))
+                await session.flush()
+                await audit(
+                    session, actor.workspace.id, actor.member.id, "media.add", f"media:{item.id}"
+                )
+                lines.append(f"#{item.id} {_describe(item)}")
+    except StoreUnavailable:
+        await _discard(app, kept)
+        raise Refusal(
+            "The media store is not answering; nothing was added. Try again soon."
+        ) from None
+    except BaseException:
+        await _discard(app, kept)  # no file without its row
+        raise
     return Reply(
         "Added to the media library:\n"
         + "\n".join(lines)
         + "\nNew drafts use the newest six videos or photos, and the newest audio as music."
+    )
+
+
+async def _discard(app: App, paths: list[Path]) -> None:
+    for path in paths:
+        with contextlib.suppress(StoreUnavailable):
+            await app.store.delete(path)
+        path.unlink(missing_ok=True)
+
+
+def _item(
+    app: App, actor: Actor, file: Attachment, footage: _Checked, size: int, stored: Path
+) -> MediaItem:
+    return MediaItem(
+        workspace_id=actor.workspace.id,
+        added_by=actor.member.id,
+        kind=footage.kind,
+        path=app.store.ref(stored),
+        original_name=_name(file),
+        size_bytes=size,
+        width=footage.width,
+        height=footage.height,
+        duration_s=footage.duration_s,
     )
 
 
@@ -107,7 +136,10 @@ async def _remove(app: App, actor: Actor, item_id: int) -> Reply:
         await audit(
             session, actor.workspace.id, actor.member.id, "media.remove", f"media:{item_id}"
         )
-    Path(item.path).unlink(missing_ok=True)
+    try:
+        await app.store.delete(item.path)
+    except StoreUnavailable:  # the row is gone; the object is only space now
+        log.warning("media.delete_failed", media=item_id)
     return Reply(f"Removed #{item_id} ({item.original_name}) from the media library.")
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import structlog
 
 from handlers.app import App
+from handlers.observe import record_collection
 from services.metrics.collect import (
     CollectionReport,
     MetricsSources,
@@ -34,6 +35,7 @@ async def collect_metrics(ctx: dict[str, Any]) -> str:
     """Cron: store the figures of every post that is due; a summary of what happened."""
     app: App = ctx["app"]
     report = await collect(metrics_sources(app))
+    await record_collection(app, report)
     return report.summary()
 
 

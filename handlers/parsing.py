@@ -467,11 +467,17 @@ def parse_request(text: str) -> Brief:
     tone = _strip_pairs(" ".join(explicit.get("tone", "").lower().split()))
     if len(tone) > 40:
         raise RequestError("Keep the tone to a word or two, e.g. upbeat, calm or professional.")
+    stated = {
+        "platforms": bool(platforms or found.platforms),
+        "duration": "duration" in explicit or bool(found.durations),
+        "tone": bool(tone or found.tones),
+    }
     return Brief(
         topic=topic,
         platforms=platforms or tuple(found.platforms) or DEFAULT_PLATFORMS,
         duration_s=duration,
         tone=tone or next(iter(found.tones), DEFAULT_TONE),
+        stated=frozenset(name for name, said in stated.items() if said),
     )
 
 

@@ -4,30 +4,35 @@ Each platform goes to the workspace's connected account there, or to the local o
 none is connected. A publication is claimed by its idempotency key, so a job that runs again
 skips what is already published. A publish whose answer was lost (`Unconfirmed`), or that a
 killed worker left `uploading`, is first looked up on the platform (`Publisher.confirm`) and
-only sent again when the platform has no such post. Busy platforms (`RetryLater`) and lost
-answers make the whole job retry later (arq `Retry`, honouring Retry-After); the chat hears
-the outcome once, when every publication has ended.
+only sent again when the platform has no such post. A run holds each publication with a lease
+in the database, renewed while it publishes, so a killed worker's hold ends within two
+JOB_LEASE_S and a later run takes the publication up. Busy platforms (`RetryLater`) and lost
+answers make the whole job retry later (arq `Retry`, honouring Retry-After; a publication held
+by another run waits for its lease only); the chat hears the outcome once, when every
+publication has ended.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 from arq import Retry
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from handlers.actor import Actor, Refusal
 from handlers.app import App
 from handlers.drafts import PUBLISH_JOB
+from handlers.observe import observed_publisher
 from handlers.port import Reply
 from services.accounts import OAUTH_KIND, options_for
 from services.content import Platform, PlatformMeta
@@ -55,6 +60,7 @@ from services.publishing import (
     claim_publication,
     outbox_account,
 )
+from services.storage import MediaMissing
 from services.video import RenderError, probe_media
 from services.workspaces import at_least, audit
 
@@ -63,13 +69,13 @@ log = structlog.get_logger(__name__)
 MAX_TRIES = 6  # runs of the job before a busy platform or a lost answer counts as failed
 RETRY_BACKOFF_S = (30, 60, 120, 300, 600)
 VIDEO_URL_TTL_S = 6 * 3600  # Meta fetches the video from this link within minutes
-LEASE = timedelta(minutes=20)  # longer than any one upload; a dead run's hold ends with it
 
 
 @dataclass(frozen=True)
 class _Outcome:
     line: str
     retry_after: float | None = None  # set when this publication should be tried again
+    held: bool = False  # another run holds it: wait for its lease to end, without backoff
 
 
 async def publish_draft(ctx: dict[str, Any], draft_id: int) -> str:
@@ -119,7 +125,9 @@ async def publish_draft(ctx: dict[str, Any], draft_id: int) -> str:
         )
     waits = [o.retry_after for o in outcomes if o.retry_after is not None]
     if waits:
-        defer = max(max(waits), RETRY_BACKOFF_S[min(job_try, len(RETRY_BACKOFF_S)) - 1])
+        defer = max(waits)
+        if any(o.retry_after is not None and not o.held for o in outcomes):
+            defer = max(defer, RETRY_BACKOFF_S[min(job_try, len(RETRY_BACKOFF_S)) - 1])
         log.info("publish.retry", draft_id=draft_id, job_try=job_try, defer_s=defer)
         raise Retry(defer=defer)
     async with app.sessions.begin() as session:
@@ -166,7 +174,7 @@ async def _account_for(session: Any, workspace_id: int, platform: str) -> Social
 @asynccontextmanager
 async def _publisher_for(app: App, account: SocialAccount) -> AsyncIterator[Publisher]:
     if account.kind != OAUTH_KIND:
-        yield app.publisher
+        yield observed_publisher(app, account.platform, app.publisher, outbox=True)
         return
     if app.accounts is None or app.platforms is None:
         raise AccountNeedsReconnect(
@@ -181,7 +189,8 @@ async def _publisher_for(app: App, account: SocialAccount) -> AsyncIterator[Publ
                 f"{platform.value.upper()}_CLIENT_ID and _CLIENT_SECRET are not set on this worker"
             ) from None
         tokens = app.accounts.tokens(account.id, auth)
-        yield await stack.enter_async_context(app.platforms.publisher(platform, tokens))
+        publisher = await stack.enter_async_context(app.platforms.publisher(platform, tokens))
+        yield observed_publisher(app, platform.value, publisher, outbox=False)
 
 
 async def _request(
@@ -193,7 +202,10 @@ async def _request(
     account: SocialAccount,
     options: dict[str, str],
 ) -> PublishRequest:
-    video = Path(version.video_path)
+    video = await app.store.local(version.video_path)  # MediaMissing: the publish fails
+    thumbnail = app.store.path(version.thumbnail_path)
+    with contextlib.suppress(MediaMissing):  # a post without its cover is still a post
+        thumbnail = await app.store.local(version.thumbnail_path)
     width, height = 1080, 1920  # what a render makes, if the file cannot be read here
     with contextlib.suppress(RenderError):
         info = await probe_media(video)
@@ -208,7 +220,7 @@ async def _request(
         draft_id=draft.id,
         version=version.number,
         video_path=video,
-        thumbnail_path=Path(version.thumbnail_path),
+        thumbnail_path=thumbnail,
         meta=meta,
         duration_s=version.duration_s,
         width=width,
@@ -245,16 +257,24 @@ async def _publish_one(
         return _Outcome(f"• {name}{where}: {publication.url}")
     if publication.state == PublicationState.FAILED and not first_try:
         return _Outcome(f"• {name}: failed: {publication.error}")
-    claimed = await _claim(app, publication.id)
-    if claimed is None:  # another run holds it (a second job, or a worker not yet gone)
-        return _Outcome(f"• {name}: being published by another worker", retry_after=60.0)
-    publication = claimed
+    publication, ours = await _claim(app, publication.id)
+    if not ours:  # another run holds it (a second job, or a worker killed within the lease)
+        until = publication.lease_until or utcnow()
+        left = max(0.0, (until - utcnow()).total_seconds())
+        return _Outcome(
+            f"• {name}: being published by another worker", retry_after=left + 1.0, held=True
+        )
     if publication.state == PublicationState.PUBLISHED:
         await _set(app, publication.id, lease_until=None)
         return _Outcome(f"• {name}{where}: {publication.url}")
-    request = await _request(
-        app, draft, version, metas[publication.platform], publication, account, options
-    )
+    try:
+        request = await _request(
+            app, draft, version, metas[publication.platform], publication, account, options
+        )
+    except MediaMissing:
+        message = f"the video of v{version.number} is gone from the media store"
+        await _fail(app, publication.id, message)
+        return _Outcome(f"• {name}: failed: {message}")
 
     async def checkpoint(remote_ref: str) -> None:
         await _set(app, publication.id, remote_ref=remote_ref)
@@ -263,7 +283,7 @@ async def _publish_one(
 
     maybe_posted = publication.state in (PublicationState.UNCONFIRMED, PublicationState.UPLOADING)
     try:
-        async with _publisher_for(app, account) as publisher:
+        async with _holding(app, publication), _publisher_for(app, account) as publisher:
             result: PublishResult | None = None
             if maybe_posted:
                 result = await publisher.confirm(request)  # never send twice blindly
@@ -321,10 +341,17 @@ async def _fail(app: App, publication_id: int, message: str) -> None:
     await _set(app, publication_id, state=PublicationState.FAILED, error=message, lease_until=None)
 
 
-async def _claim(app: App, publication_id: int) -> Publication | None:
-    """Hold the publication for LEASE (compare-and-set in the database, so it holds across
-    workers and a Redis flush); its fresh row, or None while another run holds it. A run
-    that dies leaves its lease to expire; the next run then confirms before posting."""
+def _lease(app: App) -> timedelta:
+    """How long a hold lasts unrenewed: twice arq's JOB_LEASE_S, so a missed renewal or two
+    (a slow database) does not lose it, and a killed worker's posts wait minutes, not more."""
+    return timedelta(seconds=app.job_lease_s * 2)
+
+
+async def _claim(app: App, publication_id: int) -> tuple[Publication, bool]:
+    """Hold the publication for a lease (compare-and-set in the database, so it holds across
+    workers and a Redis flush): its fresh row, and whether the hold is ours (if not, the row's
+    `lease_until` says when the other run's ends). A run that dies leaves its lease to expire;
+    the next run then confirms before posting."""
     now = utcnow()
     async with app.sessions.begin() as session:
         result = await session.execute(
@@ -333,14 +360,50 @@ async def _claim(app: App, publication_id: int) -> Publication | None:
                 Publication.id == publication_id,
                 (Publication.lease_until.is_(None)) | (Publication.lease_until < now),
             )
-            .values(lease_until=now + LEASE)
+            .values(lease_until=now + _lease(app))
         )
-        if not result.rowcount:  # type: ignore[attr-defined]
-            return None
         row = await session.get(Publication, publication_id, populate_existing=True)
         assert row is not None
         session.expunge(row)
-        return row
+        return row, bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+@asynccontextmanager
+async def _holding(app: App, publication: Publication) -> AsyncIterator[None]:
+    """Renew the claimed publication's lease every quarter of it while the block runs."""
+    lease = _lease(app)
+
+    async def renew(held: datetime) -> None:
+        while True:
+            await asyncio.sleep(lease.total_seconds() / 4)
+            later = utcnow() + lease
+            try:
+                async with app.sessions.begin() as session:
+                    # Only while the lease is still the one we set: a run that took it over
+                    # after ours lapsed (or our own end, which clears it) is never extended.
+                    result = await session.execute(
+                        update(Publication)
+                        .where(Publication.id == publication.id, Publication.lease_until == held)
+                        .values(lease_until=later)
+                    )
+            except (SQLAlchemyError, OSError) as exc:  # try again next time; the lease has slack
+                log.warning(
+                    "publish.lease_renewal_failed", publication=publication.id, error=str(exc)
+                )
+                continue
+            if not result.rowcount:  # type: ignore[attr-defined]
+                log.warning("publish.lease_lost", publication=publication.id)
+                return
+            held = later
+
+    assert publication.lease_until is not None  # set by _claim
+    task = asyncio.create_task(renew(publication.lease_until))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def publish_again(app: App, actor: Actor, args: str) -> Reply:

@@ -17,16 +17,22 @@ from handlers.accounts import (
     publishing_command,
 )
 from handlers.actor import Actor, Refusal
+from handlers.admin import admin_command
 from handlers.app import App
-from handlers.buttons import BadButton, decode
+from handlers.brands import brands_command, is_brand_subcommand, use_unbound
+from handlers.buttons import BadButton, Verb, decode
+from handlers.campaign_dialog import answer_dialog, cancel_dialog, opens_dialog, start_dialog
+from handlers.campaigns import campaign_command, campaigns_command
 from handlers.digests import digest_command
 from handlers.drafts import edit_draft, press, request_draft
+from handlers.ideas import draft_idea, ideas_command
 from handlers.media import media_command
 from handlers.parsing import RequestError, parse_command
 from handlers.port import Incoming, Reply
 from handlers.publish import publish_again
 from handlers.schedule import SCHEDULE_VERBS, schedule_command, schedule_press
 from handlers.stats import stats_command
+from handlers.templates import templates_command
 from handlers.views import draft_status, list_drafts, show_version
 from handlers.workspace_cmds import brand_command, budget_command, voice_command
 from services.models import Role, Workspace
@@ -47,6 +53,8 @@ HELP = """I turn a request into a short video, get it approved here, and publish
 
 /draft <request> — e.g. /draft a 30 second short about our autumn menu for TikTok, upbeat
 /edit <number> <instruction> — revise a draft into a new version (e.g. new hook: …)
+/template save <name> <number> — keep a draft's format; /templates; /template show|delete <name>
+/draft template:<name> <topic> — a draft in a template's format (what you state wins)
 /drafts — the latest drafts
 /status <number> — one draft's state, versions and posts
 /show <number> [version] — a version's preview and script again
@@ -54,14 +62,21 @@ HELP = """I turn a request into a short video, get it approved here, and publish
 /schedule — what's coming; /schedule cancel <number>; /schedule zone <Area/City> (owners)
 /media — add a video or photo to the library (attach it); /media list
 /brand — the brand voice the writer follows; /voice — the narrator's voice
+/brands — this team's brands; /brand new <name>; /brand use <name> — this chat works on that brand
 /budget [usd] — this month's spend and the monthly limit
 /stats [7d|30d|90d|N days] [platform] — views, engagement, top posts, best times, cost
+/ideas [n] — topic ideas from your best posts (1 to 10, default 5), each with Draft this
 /digest [days] — what was made and published, with a chart (default 7 days)
 /digest schedule daily 09:00 | weekly mon 09:00 | off — a regular digest in this chat
+/campaign new "<name>" every mon,thu 9:00 [template:<name>] topics: a; b | feed: <url> | ideas
+  — a draft on a cadence, for approval here (auto 2h: publish unless rejected within 2 h)
+/campaign new — the same, asked one question at a time; /cancel stops the questions
+/campaigns — the campaigns and their next runs; /campaign pause|resume|stop|edit "<name>"
 /connect <platform> — connect YouTube, TikTok, Instagram or Facebook (owners); /accounts
 /disconnect <platform> [account] — remove one; /publishing — privacy and posting options
 /publish <number> — try a draft's failed posts again (after /connect, say)
 /role @member <owner|approver|creator|viewer> — set a member's role (owners only)
+/admin status — queues, jobs, workers and outside services (owners only)
 /help — this message
 
 Under each preview: Approve, Schedule, Regenerate, Reject."""
@@ -99,12 +114,23 @@ async def _dispatch(app: App, incoming: Incoming) -> list[Reply]:
     if command is not None and command.name == "help":
         return [Reply(HELP)]
     actor = await _actor(app, incoming)
+    if actor is None and command is not None and command.name == "brand":
+        verb, _, name = command.args.strip().partition(" ")
+        if verb == "use":
+            return [await use_unbound(app, incoming, name)]
     if actor is None:
-        return [Reply("This chat isn't set up yet: send /start and I'll make it a workspace.")]
+        return [
+            Reply(
+                "This chat isn't set up yet: send /start and I'll make it a workspace "
+                "(or /brand use <name> to bring a brand you own here)."
+            )
+        ]
     if incoming.button is not None:
         pressed = decode(incoming.button)
         if pressed.verb in SCHEDULE_VERBS:
             return [await schedule_press(app, actor, pressed.verb, pressed.draft_id)]
+        if pressed.verb is Verb.DRAFT_IDEA:
+            return [await draft_idea(app, actor, incoming.chat_ref, pressed.draft_id)]
         return [await press(app, actor, pressed.verb, pressed.draft_id)]
     assert command is not None
     if command.name == "":
@@ -114,6 +140,10 @@ async def _dispatch(app: App, incoming: Incoming) -> list[Reply]:
             return [await request_draft(app, actor, incoming.chat_ref, command.args)]
         case "edit":
             return [await edit_draft(app, actor, command.args)]
+        case "template":
+            return [await templates_command(app, actor, command.args)]
+        case "templates":
+            return [await templates_command(app, actor, "list")]
         case "drafts":
             return [await list_drafts(app, actor)]
         case "status":
@@ -124,6 +154,10 @@ async def _dispatch(app: App, incoming: Incoming) -> list[Reply]:
             return [await schedule_command(app, actor, command.args)]
         case "media":
             return [await media_command(app, actor, command.args, incoming.attachments)]
+        case "brand" if is_brand_subcommand(command.args):
+            return [await brands_command(app, actor, command.args, incoming.chat_ref)]
+        case "brands":
+            return [await brands_command(app, actor, "list", incoming.chat_ref)]
         case "brand":
             return [await brand_command(app, actor, command.args)]
         case "voice":
@@ -142,8 +176,20 @@ async def _dispatch(app: App, incoming: Incoming) -> list[Reply]:
             return [await publishing_command(app, actor, command.args)]
         case "digest":
             return [await digest_command(app, actor, command.args, incoming.chat_ref)]
+        case "campaign" if opens_dialog(command.args):
+            return [await start_dialog(app, actor, incoming.chat_ref)]
+        case "campaign":
+            return [await campaign_command(app, actor, command.args, incoming.chat_ref)]
+        case "cancel":
+            return [await cancel_dialog(app, actor, incoming.chat_ref)]
+        case "campaigns":
+            return [await campaigns_command(app, actor)]
+        case "ideas":
+            return [await ideas_command(app, actor, command.args)]
         case "stats":
             return [await stats_command(app, actor, command.args)]
+        case "admin":
+            return [await admin_command(app, actor, command.args)]
         case "role":
             return [await _role(app, actor, command.args, incoming)]
         case other:
@@ -151,7 +197,10 @@ async def _dispatch(app: App, incoming: Incoming) -> list[Reply]:
 
 
 async def _free_text(app: App, actor: Actor, incoming: Incoming) -> Reply:
-    """A message without a command: a request if it reads like one (the model decides, if any)."""
+    """A message without a command: an answer to the sender's open dialog, else a request if it
+    reads like one (the model decides, if any)."""
+    if (answer := await answer_dialog(app, actor, incoming)) is not None:
+        return answer
     text = incoming.text
     if app.reader is not None and text.strip():
         usage = UsageLog()

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from sqlalchemy import select
 
 from handlers.actor import Actor, Refusal
 from handlers.app import App
 from handlers.generate import preview
 from handlers.port import Reply
+from services.campaigns import auto_publish_line
 from services.content import PlatformMeta, Script
 from services.drafts import get_draft
 from services.models import Draft, DraftState, DraftVersion, Publication
 from services.publishing import problems_for
+from services.storage import MediaMissing
 
 
 async def list_drafts(app: App, actor: Actor) -> Reply:
@@ -66,6 +66,8 @@ async def draft_status(app: App, actor: Actor, args: str) -> Reply:
         f"State: {draft.state} · version {draft.current_version} · "
         f"{', '.join(draft.platforms)} · {draft.duration_s} s · {draft.tone}",
     ]
+    if draft.template:
+        lines.append(f"Template: {draft.template.get('name')} (its format, as of the request)")
     if draft.error:
         lines.append(f"Last error: {draft.error}")
     for pub in publications:
@@ -100,15 +102,21 @@ async def show_version(app: App, actor: Actor, args: str) -> Reply:
         raise Refusal(f"Draft #{draft_id} has no version {number} (versions: {have}).")
     script = Script.model_validate(version.script)
     metadata = tuple(PlatformMeta.model_validate(m) for m in version.metadata_json)
-    problems = await problems_for(Path(version.video_path), metadata, version.duration_s)
+    try:  # on this machine, fetched from the media store if need be
+        video = await app.store.local(version.video_path)
+        await app.store.local(version.thumbnail_path)
+    except MediaMissing:
+        raise Refusal(
+            f"The files of draft #{draft_id} v{number} are gone from the media store. "
+            f"Use /edit {draft_id} <instruction> or Regenerate on its preview to make it again."
+        ) from None
+    problems = await problems_for(video, metadata, version.duration_s)
+    note = None
+    if draft.campaign_id is not None and number == draft.current_version:  # publishes itself?
+        async with app.sessions() as session:
+            note = await auto_publish_line(session, draft.id, number)
     reply = preview(
-        draft,
-        number,
-        script,
-        metadata,
-        Path(version.video_path).parent,
-        version.duration_s,
-        problems,
+        draft, number, script, metadata, video.parent, version.duration_s, problems, note=note
     )
     current = number == draft.current_version and draft.state == DraftState.READY
     lines = [reply.text, "", _script_text(script)]

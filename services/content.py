@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
@@ -21,6 +21,7 @@ class Platform(StrEnum):
 MIN_DURATION_S = 5
 MAX_DURATION_S = 180
 MAX_TOPIC_CHARS = 300
+MIN_SCENES, MAX_SCENES = 3, 6  # a script's scenes, between its hook and call to action
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,15 @@ class Brief:
     platforms: tuple[Platform, ...]
     duration_s: int
     tone: str
+    # From a template (services.templates): the script's sections, hook first and call to
+    # action last ("hook", "tip", "tip", "tip", "call to action"); empty: the writer's choice.
+    structure: tuple[str, ...] = ()
+    caption_style: str | None = None  # free text, e.g. "short, question first, 2 emojis"
+    hashtags: tuple[str, ...] = ()  # tags every caption carries
+    hashtag_style: str | None = None  # free text, e.g. "5 hashtags"
+    # Which of platforms, duration, tone and aspects the request itself stated (the rest are
+    # defaults a template may fill); not part of what the brief asks for, so not compared.
+    stated: frozenset[str] = field(default=frozenset(), compare=False)
 
 
 class Scene(BaseModel):
@@ -40,6 +50,7 @@ class Scene(BaseModel):
 
     narration: str = Field(min_length=1)
     on_screen: str = Field(min_length=1)
+    section: str | None = None  # what part of the structure it is: "tip", "why", …
 
 
 class Script(BaseModel):
@@ -49,7 +60,7 @@ class Script(BaseModel):
 
     title: str = Field(min_length=1)
     hook: str = Field(min_length=1)
-    scenes: tuple[Scene, ...] = Field(min_length=3, max_length=6)
+    scenes: tuple[Scene, ...] = Field(min_length=MIN_SCENES, max_length=MAX_SCENES)
     call_to_action: str = Field(min_length=1)
     writer: str = "offline"
 

@@ -16,8 +16,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.models import Draft, Publication, PublicationState
+from services.performance import comparable, load_formats
+from services.recommendations import Recommendations, recommend
 from services.scheduling import format_when
-from services.stats import StatsReport, percent, shorten
+from services.stats import TIMING_LOOKBACK, StatsReport, percent, shorten
 from services.stats_inputs import Period
 from services.stats_query import load_stats
 
@@ -43,6 +45,7 @@ class Digest:
     drafts_by_state: dict[str, int]
     published_by_platform: dict[str, int]
     failures: dict[str, str] = field(default_factory=dict)  # platform → why it failed
+    recommendations: Recommendations | None = None  # what the figures suggest doing next
 
     @property
     def since(self) -> datetime:
@@ -99,6 +102,8 @@ class Digest:
         posts = ", ".join(f"{p}: {n}" for p, n in sorted(self.published_by_platform.items()))
         lines.append(f"Posts published: {self.published_total}" + (f" ({posts})" if posts else ""))
         lines.append(f"Cost: {stats.cost.describe()}")
+        if self.recommendations is not None:
+            lines += self.recommendations.lines()
         return "\n".join(lines)
 
 
@@ -138,11 +143,17 @@ async def compute_digest(
             )
         )
     ).scalars()
+    drafts_by_state, published_by_platform = dict(Counter(drafts)), dict(Counter(posts))
+    formats = await load_formats(session, (s.post.draft_id for s in stats.scored))
+    lookback = max(TIMING_LOOKBACK.days, stats.period.days)
     return Digest(
         stats=stats,
-        drafts_by_state=dict(Counter(drafts)),
-        published_by_platform=dict(Counter(posts)),
+        drafts_by_state=drafts_by_state,
+        published_by_platform=published_by_platform,
         failures=dict(failures or {}),
+        recommendations=recommend(
+            comparable(stats, formats), timezone=timezone, lookback_days=lookback
+        ),
     )
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.content import Brief, Platform
 from services.models import Draft, DraftState, DraftVersion, utcnow
+from services.templates import template_fields
 
 S = DraftState
 
@@ -54,12 +55,13 @@ async def transition(
 
 
 def brief_of(draft: Draft) -> Brief:
-    """The brief a draft was made from."""
+    """The brief a draft was made from, with the format of its template if it has one."""
     return Brief(
         topic=draft.topic,
         platforms=tuple(Platform(p) for p in draft.platforms),
         duration_s=draft.duration_s,
         tone=draft.tone,
+        **template_fields(draft.template),
     )
 
 

@@ -18,6 +18,7 @@ import openai
 from openai.types.chat import ChatCompletionMessageParam
 from pydantic import BaseModel, Field
 
+from services.caption_style import HashtagStyle, styled_hashtags
 from services.content import (
     MAX_DURATION_S,
     MAX_TOPIC_CHARS,
@@ -29,8 +30,10 @@ from services.content import (
     Scene,
     Script,
 )
+from services.idea_writing import MAX_IDEAS, Idea, IdeaBasis, accept, describe
 from services.phrases import Avoid, clean
 from services.platforms import DISPLAY_NAMES, RULES, fit_text, hashtags_for
+from services.structure import body_sections, labels_for
 from services.usage import Usage, UsageLog
 from services.writer import (
     MAX_SCENES,
@@ -91,6 +94,19 @@ class MetadataDraft(BaseModel):
     platforms: list[PlatformDraft]
 
 
+class IdeaDraft(BaseModel):
+    """One topic idea as the model writes it."""
+
+    topic: str = Field(description="What the video would be about, in a few words.")
+    why: str = Field(description="Why it should work, citing the figures it builds on.")
+
+
+class IdeasDraft(BaseModel):
+    """The model's topic ideas."""
+
+    ideas: list[IdeaDraft]
+
+
 class RequestIntent(BaseModel):
     """What a free-form chat request asks for, as the model reads it."""
 
@@ -102,13 +118,33 @@ class RequestIntent(BaseModel):
     tone: str | None = Field(description="Tone asked for in a word or two, or null.")
 
 
+def _scenes_rule(brief: Brief) -> str:
+    """How many scenes to write: the template's sections, one scene each, or 3 to 6."""
+    sections = body_sections(brief.structure)
+    if not sections:
+        return f"{MIN_SCENES} to {MAX_SCENES} scenes"
+    shown = "; ".join(f"{i}. {label}" for i, label in enumerate(labels_for(sections), 1))
+    return (
+        f"exactly {len(sections)} scenes, one per section of the structure, in this order "
+        f"({shown}), each clearly being that section"
+    )
+
+
+def _structure(brief: Brief) -> str:
+    if not brief.structure:
+        return ""
+    return (
+        f"\nStructure (a template the team chose; follow it): {', '.join(brief.structure)}."
+    )
+
+
 def _script_rules(brief: Brief) -> str:
     platforms = ", ".join(DISPLAY_NAMES[p] for p in dict.fromkeys(brief.platforms))
     return (
         "You write scripts for short vertical videos. A script has:\n"
         f"- title: a short title, at most {_TITLE_MAX} characters;\n"
         "- hook: one short opening sentence that makes people stop scrolling;\n"
-        f"- scenes: {MIN_SCENES} to {MAX_SCENES} scenes, each with narration (what the voice says)"
+        f"- scenes: {_scenes_rule(brief)}, each with narration (what the voice says)"
         f" and on_screen (text shown on screen, at most {ON_SCREEN_MAX_WORDS} words);\n"
         "- call_to_action: one closing sentence telling viewers what to do next.\n"
         f"Hook, scene narrations and call to action together: about "
@@ -116,6 +152,7 @@ def _script_rules(brief: Brief) -> str:
         f"{WORDS_PER_SECOND} words a second.\n"
         f"Tone: {brief.tone}. Platforms: {platforms}.\n"
         "Narration is read aloud: plain sentences; no emoji, hashtags, markdown, stage directions."
+        + _structure(brief)
     )
 
 
@@ -136,10 +173,23 @@ def _brand_voice(brand: Brand | None, *, cta: str = "use exactly") -> str:
 
 def _about(brief: Brief) -> str:
     platforms = ", ".join(p.value for p in dict.fromkeys(brief.platforms))
+    structure = f"\nStructure: {', '.join(brief.structure)}" if brief.structure else ""
     return (
         f"Topic: {brief.topic}\nDuration: {brief.duration_s} seconds\n"
-        f"Tone: {brief.tone}\nPlatforms: {platforms}"
+        f"Tone: {brief.tone}\nPlatforms: {platforms}{structure}"
     )
+
+
+def _metadata_style(brief: Brief) -> str:
+    """The template's caption and hashtag style, for the metadata prompt."""
+    lines = []
+    if brief.caption_style:
+        lines.append(f"- Caption style: {brief.caption_style}")
+    if brief.hashtags:
+        lines.append(f"- Every platform's hashtags include: {' '.join(brief.hashtags)}")
+    if brief.hashtag_style:
+        lines.append(f"- Hashtag style: {brief.hashtag_style}")
+    return "\n\nThe team's template for this video:\n" + "\n".join(lines) if lines else ""
 
 
 _METADATA_RULES = "\n".join(
@@ -167,6 +217,16 @@ _READ_RULES = (
 )
 
 
+_IDEA_RULES = (
+    "You suggest topics for a team's next short vertical videos, from how their posts did.\n"
+    "- Build on the best posts and on what did better; never repeat a recent topic.\n"
+    "- topic: what the video is about, in a few words (under 120 characters), no quotes.\n"
+    "- why: one sentence naming the post or figure the idea builds on, with its number; if "
+    "there are no figures, say that the idea is not based on figures yet.\n"
+    "- Give exactly as many ideas as asked for, each different."
+)
+
+
 def _hashtags(raw: Sequence[str], avoid: Avoid, limit: int) -> tuple[str, ...]:
     """Usable, lower-case, distinct hashtags from what the model wrote."""
     tags: list[str] = []
@@ -191,6 +251,10 @@ def _fit_metadata(
         hashtags = _hashtags(draft.hashtags if draft else (), avoid, rules.hashtags_max)
         if not hashtags:
             hashtags = _hashtags(hashtags_for(brief.topic, platform), avoid, rules.hashtags_max)
+        if brief.hashtags or brief.hashtag_style:  # a template's: its own tags first
+            fixed = [tag for tag in brief.hashtags if avoid.allows_tag(tag)]
+            style = HashtagStyle.read(brief.hashtag_style)
+            hashtags = styled_hashtags(fixed, hashtags, style, rules.hashtags_max)
         room = rules.caption_max - sum(len(tag) + 1 for tag in hashtags)
         metadata.append(
             PlatformMeta(
@@ -206,8 +270,14 @@ def _fit_metadata(
 def _to_script(draft: ScriptDraft, writer: str, brief: Brief, cta: str | None = None) -> Script:
     """The `Script` for `draft`; raises `WriterError` if it breaks the script rules."""
     spoken = [draft.hook, cta or draft.call_to_action, *(s.narration for s in draft.scenes)]
+    sections = body_sections(brief.structure)
     problem = f"{len(draft.scenes)} scenes; a script needs {MIN_SCENES} to {MAX_SCENES}"
-    if MIN_SCENES <= len(draft.scenes) <= MAX_SCENES:
+    if sections and len(draft.scenes) != len(sections):
+        problem = (
+            f"{len(draft.scenes)} scenes; the template's structure has {len(sections)} "
+            f"sections: {', '.join(sections)}"
+        )
+    elif MIN_SCENES <= len(draft.scenes) <= MAX_SCENES:
         problem = "" if all(map(clean, spoken)) else "parts of it were empty"
     if problem:
         raise WriterError(f"The model's answer was not a valid script ({problem}); try again.")
@@ -216,8 +286,9 @@ def _to_script(draft: ScriptDraft, writer: str, brief: Brief, cta: str | None = 
             narration=clean(s.narration),
             on_screen=" ".join(clean(s.on_screen).split()[:ON_SCREEN_MAX_WORDS])
             or on_screen_text(clean(s.narration)),
+            section=sections[i] if sections else None,
         )
-        for s in draft.scenes
+        for i, s in enumerate(draft.scenes)
     )
     title = clean(draft.title) or clean(brief.topic) or "New video"
     return Script(
@@ -263,7 +334,18 @@ def _brief(intent: RequestIntent) -> Brief:
     tone = " ".join(clean(intent.tone or "").lower().split()) or DEFAULT_TONE
     if len(tone) > _TONE_MAX_CHARS:
         raise RequestProblem("Keep the tone to a word or two, e.g. upbeat, calm or professional.")
-    return Brief(topic=topic, platforms=platforms, duration_s=duration, tone=tone)
+    stated = {
+        "platforms": bool(keys),
+        "duration": intent.duration_s is not None,
+        "tone": bool(clean(intent.tone or "")),
+    }
+    return Brief(
+        topic=topic,
+        platforms=platforms,
+        duration_s=duration,
+        tone=tone,
+        stated=frozenset(name for name, said in stated.items() if said),
+    )
 
 
 class OpenAIWriter:
@@ -341,12 +423,30 @@ class OpenAIWriter:
         usage: UsageLog | None = None,
     ) -> tuple[PlatformMeta, ...]:
         """Title, caption and hashtags per platform of `brief`, cut to the platform's limits."""
-        system = _METADATA_RULES + _brand_voice(brand, cta="captions may end with")
+        system = (
+            _METADATA_RULES
+            + _brand_voice(brand, cta="captions may end with")
+            + _metadata_style(brief)
+        )
         script_json = script.model_dump_json(exclude={"writer"})
         user = f"{_about(brief)}\nScript (JSON): {script_json}"
         draft = await self._ask(MetadataDraft, system, user, usage, "valid video metadata")
         avoid = Avoid.of(brand.avoid if brand else (), brief.topic)
         return _fit_metadata(brief, script, draft.platforms, avoid)
+
+    async def ideas(
+        self, basis: IdeaBasis, *, count: int, usage: UsageLog | None = None
+    ) -> tuple[Idea, ...]:
+        """Ideas from the best posts' figures and the brand voice; only usable ones are kept."""
+        count = max(1, min(count, MAX_IDEAS))
+        system = _IDEA_RULES + _brand_voice(basis.brand, cta="the videos end with")
+        draft = await self._ask(
+            IdeasDraft, system, describe(basis, count), usage, "a list of ideas"
+        )
+        ideas = accept(basis, [(d.topic, d.why) for d in draft.ideas], count)
+        if not ideas:
+            raise WriterError("The model's ideas were all repeats or empty; try again.")
+        return ideas
 
     async def read_request(self, text: str, *, usage: UsageLog | None = None) -> Brief:
         """The brief a free-form request asks for; raises `RequestProblem` with a reply."""

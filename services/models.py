@@ -105,12 +105,16 @@ class AccountStatus(StrEnum):
 
 
 class Workspace(Base):
-    """A team: its members, chats, drafts and accounts."""
+    """One brand of a team: its members, chats, drafts, accounts, voice and budget.
+
+    A team's brands are the workspaces sharing a `team_id` (the id of its first workspace;
+    None on that first one), so everything scoped to a workspace is scoped to a brand."""
 
     __tablename__ = "workspaces"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
+    team_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     allow_self_approval: Mapped[bool] = mapped_column(Boolean, default=False)
     approvals_required: Mapped[int] = mapped_column(Integer, default=1)
     default_role: Mapped[str] = mapped_column(String(20), default=Role.CREATOR)
@@ -121,6 +125,11 @@ class Workspace(Base):
     monthly_budget_usd: Mapped[float | None] = mapped_column(Float, nullable=True)
     publish_options: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def team(self) -> int:
+        """The team this brand belongs to."""
+        return self.team_id or self.id
 
 
 class Member(Base):
@@ -175,6 +184,13 @@ class Draft(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=1)
     scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     pending_instruction: Mapped[str | None] = mapped_column(Text, nullable=True)  # queued edit
+    # The template the draft was made with: {"name": ..., "spec": {...}} (a snapshot), so
+    # regenerations and edits keep following it even if the template changes later.
+    template: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # The campaign whose run made this draft (services.campaigns); None for a member's request.
+    campaign_id: Mapped[int | None] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="SET NULL"), nullable=True, index=True
+    )
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -224,6 +240,79 @@ class MediaItem(Base):
     height: Mapped[int] = mapped_column(Integer)
     duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Template(Base):
+    """A reusable format saved from a draft with /template save (see services.templates)."""
+
+    __tablename__ = "templates"
+    __table_args__ = (UniqueConstraint("workspace_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(40))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("members.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class CampaignState(StrEnum):
+    """Whether a campaign makes drafts on its cadence."""
+
+    ACTIVE = "active"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+
+
+class Campaign(Base):
+    """A recurring series: a draft per slot of its cadence, in the workspace's time zone
+    (see services.campaigns); its topics come from a list, a feed or the writer's ideas."""
+
+    __tablename__ = "campaigns"
+    __table_args__ = (UniqueConstraint("workspace_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    chat_ref: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(60))
+    weekdays: Mapped[list[int]] = mapped_column(JSON)  # 0 is Monday
+    times: Mapped[list[str]] = mapped_column(JSON)  # "HH:MM", local
+    template: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    platforms: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    source: Mapped[str] = mapped_column(String(10))  # list | feed | ideas
+    topics: Mapped[list[str]] = mapped_column(JSON, default=list)
+    next_topic: Mapped[int] = mapped_column(Integer, default=0)
+    feed_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    feed_seen: Mapped[list[str]] = mapped_column(JSON, default=list)  # entry ids used
+    auto_publish_after_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    state: Mapped[str] = mapped_column(String(10), default=CampaignState.ACTIVE, index=True)
+    created_by: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    last_slot: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CampaignRun(Base):
+    """One slot of a campaign (its planned time, UTC); the unique key makes it run once."""
+
+    __tablename__ = "campaign_runs"
+    __table_args__ = (UniqueConstraint("campaign_id", "slot"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    slot: Mapped[datetime] = mapped_column(UTCDateTime)
+    draft_id: Mapped[int | None] = mapped_column(
+        ForeignKey("drafts.id", ondelete="SET NULL"), nullable=True
+    )
+    topic: Mapped[str | None] = mapped_column(String(400), nullable=True)
+    # The campaign's auto-publish delay when the run was made: its draft publishes this long
+    # after its current version is ready unless someone rejects it (None: approval needed).
+    auto_publish_after_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    outcome: Mapped[str] = mapped_column(String(20), index=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When a worker last took the run on; a run still pending long after is taken up again.
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Approval(Base):

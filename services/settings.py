@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.net_guard import Allowlist
 
 
 class SettingsError(Exception):
@@ -49,8 +52,19 @@ class Settings(BaseSettings):
     elevenlabs_price_per_1k_chars: float = Field(
         default=0.30, ge=0, alias="ELEVENLABS_PRICE_PER_1K_CHARS"
     )
+    # Media in an S3-compatible store (AWS S3, MinIO) instead of only MEDIA_DIR: needed when
+    # the bot and workers run on different machines. S3_BUCKET turns it on.
+    s3_bucket: str | None = Field(default=None, alias="S3_BUCKET")
+    s3_endpoint_url: str | None = Field(default=None, alias="S3_ENDPOINT_URL")
+    s3_region: str = Field(default="us-east-1", alias="S3_REGION")
+    s3_access_key_id: str | None = Field(default=None, alias="S3_ACCESS_KEY_ID")
+    s3_secret_access_key: SecretStr | None = Field(default=None, alias="S3_SECRET_ACCESS_KEY")
+    s3_prefix: str = Field(default="", alias="S3_PREFIX")
     max_upload_mb: int = Field(default=200, ge=1, le=4096, alias="MAX_UPLOAD_MB")
     generations_per_hour: int = Field(default=20, ge=0, le=10_000, alias="GENERATIONS_PER_HOUR")
+    # Hosts, addresses or CIDR networks that feeds may be fetched from although they are not
+    # on the public internet (services.net_guard refuses internal addresses otherwise).
+    fetch_allow: str = Field(default="", alias="FETCH_ALLOW")
 
     # Publishing platforms: OAuth client of each, and its endpoints (real defaults; tests point
     # them at loopback fakes).
@@ -112,6 +126,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "public_url",
+        "s3_endpoint_url",
         "telegram_api_base_url",
         "openai_base_url",
         "elevenlabs_base_url",
@@ -132,6 +147,26 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("s3_bucket")
+    @classmethod
+    def _bucket(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", value):
+            raise ValueError("a bucket name is 3-63 lowercase letters, digits, dots and hyphens")
+        return value
+
+    @field_validator("fetch_allow")
+    @classmethod
+    def _fetch_allow(cls, value: str) -> str:
+        Allowlist.parse(_entries(value))  # raises ValueError naming the entry it can't read
+        return value
+
+    @property
+    def fetch_allow_entries(self) -> tuple[str, ...]:
+        """FETCH_ALLOW's hosts and networks, one entry each."""
+        return _entries(self.fetch_allow)
 
     @field_validator("discord_gateway_url")
     @classmethod
@@ -166,6 +201,10 @@ class Settings(BaseSettings):
     def outbox_dir(self) -> Path:
         """Where the local outbox publisher writes posts."""
         return self.media_dir / "outbox"
+
+
+def _entries(value: str) -> tuple[str, ...]:
+    return tuple(entry.strip() for entry in value.split(",") if entry.strip())
 
 
 def load_settings(**overrides: object) -> Settings:

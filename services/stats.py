@@ -86,6 +86,20 @@ class TimeSlot:
 
 
 @dataclass(frozen=True)
+class ScoredPost:
+    """A post with its figures at one week old, as best times score it."""
+
+    post: Post
+    figures: Figures
+    week_old: bool  # False: younger at the period's end, so its figures are those of today
+
+    @property
+    def views(self) -> int:
+        """Its views at one week old (or so far)."""
+        return self.figures.views
+
+
+@dataclass(frozen=True)
 class Timing:
     """When the team's posts did best, best first."""
 
@@ -136,6 +150,7 @@ class StatsReport:
     timing: Timing
     cost: Cost
     latest_snapshot_at: datetime | None = None
+    scored: tuple[ScoredPost, ...] = ()  # the posts best times are computed from
 
     @property
     def total(self) -> Figures:
@@ -207,6 +222,7 @@ def compute_stats(
         timing=best_times(chosen, timeline, period, timezone),
         cost=cost_of(usage, period),
         latest_snapshot_at=timeline.latest(),
+        scored=tuple(scored_posts(chosen, timeline, period)),
     )
 
 
@@ -267,13 +283,11 @@ def daily_views(
     }
 
 
-def best_times(posts: Sequence[Post], timeline: Timeline, period: Period, timezone: str) -> Timing:
-    """Hours and weekdays ranked by the average views at one week old of the posts made then."""
-    zone = zone_of(timezone)
+def scored_posts(posts: Sequence[Post], timeline: Timeline, period: Period) -> list[ScoredPost]:
+    """The posts of the timing lookback that have figures, each with its figures at one week
+    old (at the period's end for younger ones)."""
     start = period.until - max(TIMING_LOOKBACK, period.until - period.since)
-    hours: dict[int, list[int]] = defaultdict(list)
-    weekdays: dict[int, list[int]] = defaultdict(list)
-    scored = 0
+    found = []
     for post in posts:
         if not start < post.published_at <= period.until:
             continue
@@ -282,14 +296,24 @@ def best_times(posts: Sequence[Post], timeline: Timeline, period: Period, timezo
         if figures is None:
             later = timeline.first_after(post.publication_id, aged)
             figures = later if aged < period.until else None
-        if figures is None:
-            continue
-        local = post.published_at.astimezone(zone)
-        hours[local.hour].append(figures.views)
-        weekdays[local.weekday()].append(figures.views)
-        scored += 1
+        if figures is not None:
+            week_old = post.published_at + TIMING_AGE <= period.until
+            found.append(ScoredPost(post, figures, week_old))
+    return found
+
+
+def best_times(posts: Sequence[Post], timeline: Timeline, period: Period, timezone: str) -> Timing:
+    """Hours and weekdays ranked by the average views at one week old of the posts made then."""
+    zone = zone_of(timezone)
+    hours: dict[int, list[int]] = defaultdict(list)
+    weekdays: dict[int, list[int]] = defaultdict(list)
+    scored = scored_posts(posts, timeline, period)
+    for item in scored:
+        local = item.post.published_at.astimezone(zone)
+        hours[local.hour].append(item.figures.views)
+        weekdays[local.weekday()].append(item.figures.views)
     return Timing(
-        posts=scored,
+        posts=len(scored),
         hours=_ranked(hours, lambda h: f"{h:02d}:00"),
         weekdays=_ranked(weekdays, lambda d: WEEKDAY_NAMES[d]),
     )

@@ -15,7 +15,11 @@ from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from typing import Protocol
 
+from services.caption_style import CaptionStyle, HashtagStyle, styled_caption, styled_hashtags
+from services.content import MAX_SCENES as MAX_SCENES
+from services.content import MIN_SCENES as MIN_SCENES
 from services.content import Brand, Brief, Platform, PlatformMeta, Scene, Script
+from services.idea_writing import Idea, IdeaBasis, offline_ideas
 from services.phrases import (
     ANGLE_PRIORITY,
     ANGLES,
@@ -39,10 +43,10 @@ from services.phrases import (
 from services.phrases import KNOWN_TONES as KNOWN_TONES
 from services.phrases import TONES as TONES
 from services.platforms import ELLIPSIS, RULES, fit_text, hashtags_for
+from services.structure import angle_for, body_sections, describe, labels_for
 from services.usage import UsageLog
 
 WORDS_PER_SECOND = 2.6  # ~155 words a minute, a brisk but clear voice-over
-MIN_SCENES, MAX_SCENES = 3, 6
 ON_SCREEN_MAX_WORDS = 6
 _WORDS_PER_SCENE = 12  # aim for 8-16 words a scene where the duration allows it
 _TITLE_MAX = 100
@@ -99,6 +103,12 @@ class Writer(Protocol):
         usage: UsageLog | None = None,
     ) -> tuple[PlatformMeta, ...]:
         """Title, caption and hashtags for each platform of `brief`, in the brief's order."""
+        ...
+
+    async def ideas(
+        self, basis: IdeaBasis, *, count: int, usage: UsageLog | None = None
+    ) -> tuple[Idea, ...]:
+        """Up to `count` topic ideas from a workspace's figures and brand voice, each with why."""
         ...
 
 
@@ -214,8 +224,17 @@ def _compose(brief: Brief, take: int = 1, brand: Brand | None = None) -> Script:
             "hook",
         )
     body = max(0, target - word_count(hook) - word_count(cta))
-    count = min(MAX_SCENES, max(MIN_SCENES, round(body / _WORDS_PER_SCENE)))
-    plan = [angle for angle in ANGLES if angle in ANGLE_PRIORITY[:count]]
+    # A template's structure fixes the scenes: one per section, headed by its label ("Tip 1.").
+    sections = body_sections(brief.structure)
+    if sections:
+        count = len(sections)
+        plan = [angle_for(section, i) for i, section in enumerate(sections)]
+        headings = labels_for(sections)
+    else:
+        count = min(MAX_SCENES, max(MIN_SCENES, round(body / _WORDS_PER_SCENE)))
+        plan = [angle for angle in ANGLES if angle in ANGLE_PRIORITY[:count]]
+        sections, headings = tuple(plan), []
+    others = list(ANGLES) if headings else plan  # repeated sections need more sentences
     micro = body / count < 5
     spare: list[str] = []  # when avoided words thin out the banks: plain extras, then any style's
     if avoid.words:
@@ -228,6 +247,7 @@ def _compose(brief: Brief, take: int = 1, brand: Brand | None = None) -> Script:
     for index, angle in enumerate(plan):
         budget = remaining / (count - index)
         labels, pool = (avoid.options(part) for part in ANGLES[angle])
+        heading = f"{headings[index]}." if headings else ""
         if micro:
             narration = next((m for m in dice.order(micros, "micro") if m not in used), micros[0])
             used.add(narration)
@@ -236,29 +256,36 @@ def _compose(brief: Brief, take: int = 1, brand: Brand | None = None) -> Script:
             candidates = dice.order(pool, angle) + extras[: len(style["extras"]) // count + 1]
             candidates += [
                 s
-                for other in plan
+                for other in others
                 if other != angle
                 for s in dice.order(avoid.options(ANGLES[other][1]), other)
             ]
             candidates += spare
             lead = ""
-            if index > 0 and budget >= 14:
+            if index > 0 and budget >= 14 and not heading:
                 lead = next((x for x in dice.order(style["leads"], "lead") if x not in used), "")
                 used.add(lead)
             # The hook has just named the topic: the first scene doesn't repeat it.
             filler = partial(fill, subject=subject, duration_s=duration)
             narration = _narration(
-                candidates, budget - word_count(lead), used, filler, may_mention=index > 0
+                candidates,
+                budget - word_count(lead) - word_count(heading),
+                used,
+                filler,
+                may_mention=index > 0,
             )
             narration = f"{lead} {narration}".strip()
+        narration = f"{heading} {narration}".strip()
         remaining -= word_count(narration)
-        if index == 0 and subject != FALLBACK_SUBJECT:
+        if heading:
+            on_screen = headings[index]
+        elif index == 0 and subject != FALLBACK_SUBJECT:
             on_screen = fit_text(" ".join(cap(subject).split()[:5]), MAX_SUBJECT_CHARS)
         elif labels:
             on_screen = dice.pick(labels, f"label:{angle}") + mark.strip(".")
         else:
             on_screen = on_screen_text(narration)
-        scenes.append(Scene(narration=narration, on_screen=on_screen))
+        scenes.append(Scene(narration=narration, on_screen=on_screen, section=sections[index]))
     script = Script(
         title=_title(brief, style, dice, subject),
         hook=hook,
@@ -282,7 +309,8 @@ def _without(script: Script, avoid: Avoid) -> Script:
         title=cut(script.title),
         hook=cut(script.hook),
         scenes=tuple(
-            Scene(narration=cut(s.narration), on_screen=cut(s.on_screen)) for s in script.scenes
+            Scene(narration=cut(s.narration), on_screen=cut(s.on_screen), section=s.section)
+            for s in script.scenes
         ),
         call_to_action=cut(script.call_to_action),
         writer=script.writer,
@@ -304,6 +332,20 @@ def _meta(brief: Brief, script: Script, platform: Platform, avoid: Avoid) -> Pla
     hashtags = tuple(tag for tag in tags if avoid.allows_tag(tag))
     summary = script.scenes[0].narration if platform is Platform.YOUTUBE else ""
     caption = clean(" ".join((script.hook, summary, script.call_to_action)))
+    if brief.hashtags or brief.hashtag_style:  # a template's: its own tags first
+        fixed = [tag for tag in brief.hashtags if avoid.allows_tag(tag)]
+        style = HashtagStyle.read(brief.hashtag_style)
+        hashtags = styled_hashtags(fixed, hashtags, style, rules.hashtags_max)
+    if brief.caption_style:
+        caption = styled_caption(
+            CaptionStyle.read(brief.caption_style),
+            hook=script.hook,
+            scenes=[s.narration for s in script.scenes],
+            call_to_action=script.call_to_action,
+            subject=spoken_subject(brief.topic),
+            tone=brief.tone,
+            summary=platform is Platform.YOUTUBE,
+        )
     title = clean(script.title) or tidy(clean(brief.topic)) or "New video"
     room = rules.caption_max - sum(len(tag) + 1 for tag in hashtags)
     return PlatformMeta(
@@ -322,7 +364,7 @@ def _given(text: str, what: str) -> str:
     return text
 
 
-def _revise(script: Script, instruction: str) -> Script:
+def _revise(script: Script, instruction: str, structure: Sequence[str] = ()) -> Script:
     """`script` with the edit `instruction` asks for, if the offline writer can make it."""
     edit = read_edit(instruction)
     changes: dict[str, object] = {}
@@ -340,8 +382,17 @@ def _revise(script: Script, instruction: str) -> Script:
             )
         narration = _given(edit.text, f"scene {edit.scene}")
         scenes = list(script.scenes)
-        scenes[edit.scene - 1] = Scene(narration=narration, on_screen=on_screen_text(narration))
+        section = scenes[edit.scene - 1].section
+        scenes[edit.scene - 1] = Scene(
+            narration=narration, on_screen=on_screen_text(narration), section=section
+        )
         changes["scenes"] = tuple(scenes)
+    elif structure:  # "shorter" would drop a section the template asks for
+        raise EditUnsupported(
+            f"This draft follows a template's structure ({describe(structure)}); the offline "
+            "writer can't shorten it without dropping a section. Replace a scene's text "
+            "instead (scene 2: …), or set OPENAI_API_KEY for a model that can."
+        )
     elif len(script.scenes) <= MIN_SCENES:  # "shorter"
         raise EditUnsupported(
             f"The script already has only {MIN_SCENES} scenes, the fewest it can have. "
@@ -386,7 +437,7 @@ class OfflineWriter:
     ) -> Script:
         """Replace the hook, a scene or the call to action, or drop the last scene ("shorter");
         raises `EditUnsupported` saying what it can do for anything else."""
-        return _revise(script, instruction)
+        return _revise(script, instruction, brief.structure)
 
     async def metadata(
         self,
@@ -399,3 +450,10 @@ class OfflineWriter:
         """Title, caption and hashtags for each distinct platform of `brief`, within limits."""
         avoid = Avoid.of(brand.avoid if brand else (), brief.topic)
         return tuple(_meta(brief, script, p, avoid) for p in dict.fromkeys(brief.platforms))
+
+    async def ideas(
+        self, basis: IdeaBasis, *, count: int, usage: UsageLog | None = None
+    ) -> tuple[Idea, ...]:
+        """Follow-ups and new angles on the best posts, each with its figures; from the brand
+        voice, flagged as such, until a post has been out a week."""
+        return offline_ideas(basis, count)

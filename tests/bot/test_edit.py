@@ -47,7 +47,7 @@ async def test_edit_versions_and_unsupported_edit(runtime: Runtime) -> None:
     assert versions[1].script["hook"] == "Cold brew season is here!"
     assert versions[1].instruction == "new hook: Cold brew season is here!"
     assert versions[0].script["hook"] != versions[1].script["hook"]
-    assert all(Path(v.video_path).is_file() for v in versions)
+    assert all(runtime.app.store.path(v.video_path).is_file() for v in versions)
 
     old = await say(runtime, "/show 1 1")
     assert "v1" in old.text and old.media and not old.buttons

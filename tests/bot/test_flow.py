@@ -92,10 +92,10 @@ async def test_whole_flow(runtime: Runtime) -> None:
 
     async with runtime.app.sessions() as session:
         version = (await session.execute(select(DraftVersion))).scalar_one()
-    video = Path(version.video_path)
+    video = runtime.app.store.path(version.video_path)
     info = await probe_media(video)
     assert (info.width, info.height, info.audio_streams) == (1080, 1920, 1)
-    with wave.open(version.audio_path) as voice:
+    with wave.open(str(runtime.app.store.path(version.audio_path))) as voice:
         voice_s = voice.getnframes() / voice.getframerate()
     assert abs(info.duration_s - voice_s) <= 0.5
     # Caption pixels: near-white text in the caption band while a word is spoken.

@@ -176,7 +176,7 @@ async def test_long_text_is_split_and_big_videos_become_links(tmp_path: Path) ->
         async with open_runtime(settings) as runtime:
             links = MediaLinks(
                 signer=Signer(key=b"k", purpose="media"),
-                media_dir=settings.media_dir,
+                store=runtime.app.store,
                 public_url=settings.public_url,
             )
             frontend = TelegramFrontend(
@@ -202,7 +202,7 @@ async def test_long_text_is_split_and_big_videos_become_links(tmp_path: Path) ->
                 assert last.media is None and "over Telegram's upload limit" in (last.text or "")
                 url = (last.text or "").split(": ", 1)[1]
                 assert url.startswith("https://bot.example.com/media/")
-                assert links.resolve(url.rsplit("/", 1)[1]) == video.resolve()
+                assert await links.resolve(url.rsplit("/", 1)[1]) == video.resolve()
                 assert tg.calls_to("sendVideo") == []
             finally:
                 await frontend.application.shutdown()

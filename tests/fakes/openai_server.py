@@ -132,6 +132,9 @@ def _topic(request: Received) -> str:
 def _script(request: Received) -> dict[str, Any]:
     topic = _topic(request)
     labels = ("Meet it", "Why it matters", "How it works", "Try it today")
+    if structure := _user_line(request, "Structure"):  # "hook, tip, tip, call to action"
+        sections = [s.strip() for s in structure.split(",")][1:-1]
+        labels = tuple(f"{s.capitalize()} {i}" for i, s in enumerate(sections, 1))
     return {
         "title": f"All about {topic}",
         "hook": f"Here is {topic} in a few seconds!",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -27,10 +29,30 @@ def test_any_text_decodes_or_is_refused(text: str) -> None:
         assert encode(press.verb, press.draft_id) == text
 
 
-@pytest.mark.parametrize("bad", ["d:approve:0", "d:approve:-1", "d:Approve:1", " d:approve:1"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "d:approve:0",
+        "d:approve:-1",
+        "d:Approve:1",
+        " d:approve:1",
+        "d:idea:pumpkin spice latte",
+        "d:idea:0123",
+        "d:ideas:123",
+    ],
+)
 def test_near_misses_are_refused(bad: str) -> None:
     with pytest.raises(BadButton):
         decode(bad)
+
+
+@given(st.integers(min_value=10**11, max_value=10**12 - 1))
+def test_an_idea_button_carries_only_the_ideas_number(idea_id: int) -> None:
+    button_id = encode(Verb.DRAFT_IDEA, idea_id)
+    assert button_id == f"d:idea:{idea_id}"
+    assert decode(button_id) == Press(Verb.DRAFT_IDEA, idea_id)
+    # Discord's persistent-button template is d:<letters>:<digits>.
+    assert re.fullmatch(r"d:(?P<verb>[a-z]+):(?P<id>[0-9]+)", button_id)
 
 
 def test_preview_buttons() -> None:

@@ -143,8 +143,9 @@ async def test_media_checks_content_not_names(runtime: Runtime, tmp_path: Path) 
         item = (
             await session.execute(select(MediaItem).where(MediaItem.kind == "image"))
         ).scalar_one()
-    stored = Path(item.path)
-    assert stored.parent == app.media_dir / "library" / str(item.workspace_id)
+    assert item.path.startswith(f"library/{item.workspace_id}/")  # a reference, not a path
+    stored = app.store.path(item.path)
+    assert stored.parent == app.media_dir.resolve() / "library" / str(item.workspace_id)
     assert stored.suffix == ".png" and stored.read_bytes() == photo.read_bytes()
     assert "#1 evil name.mp4" in await say(app, "/media list")
     assert "Removed #2 (song.bin)" in await say(app, "/media remove 2")

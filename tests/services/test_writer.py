@@ -345,6 +345,7 @@ def test_revise_replaces_a_scene(script: Script, instruction: str) -> None:
     new = Scene(
         narration="Our pumpkin soup is back, and it's better than ever.",
         on_screen="Our pumpkin soup is back",
+        section=script.scenes[1].section,  # still the same part of the structure
     )
     assert revised.scenes == (script.scenes[0], new, *script.scenes[2:])
     assert revised.hook == script.hook and revised.call_to_action == script.call_to_action
