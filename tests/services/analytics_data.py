@@ -97,18 +97,29 @@ class Seeded:
     draft_ids: dict[str, int] = field(default_factory=dict)
 
 
-async def _draft(
-    s: AsyncSession, workspace_id: int, member_id: int, topic: str, state: str, at: datetime
+async def draft_with_version(
+    s: AsyncSession,
+    workspace_id: int,
+    member_id: int,
+    topic: str,
+    state: str,
+    at: datetime,
+    *,
+    platform: str = "tiktok",
+    duration_s: int = 10,
+    tone: str = "calm",
+    chat_ref: str = "console:team",
 ) -> tuple[Draft, DraftVersion]:
+    """A stored draft with a version 1 of `duration_s` (no files), made at `at`."""
     draft = Draft(
         workspace_id=workspace_id,
-        chat_ref="console:team",
+        chat_ref=chat_ref,
         requested_by=member_id,
         request_text=topic,
         topic=topic,
-        platforms=["tiktok"],
-        duration_s=10,
-        tone="calm",
+        platforms=[platform],
+        duration_s=duration_s,
+        tone=tone,
         state=state,
         created_at=at,
     )
@@ -123,7 +134,7 @@ async def _draft(
         audio_path="",
         video_path="",
         thumbnail_path="",
-        duration_s=10.0,
+        duration_s=float(duration_s),
     )
     s.add(version)
     await s.flush()
@@ -165,7 +176,7 @@ async def seed(
         await s.flush()
         for key, topic, platform, published_at, snaps in POSTS:
             published_at += shift
-            draft, version = await _draft(
+            draft, version = await draft_with_version(
                 s, workspace_id, member.id, topic, "published", published_at - timedelta(hours=1)
             )
             seeded.draft_ids[key] = draft.id
@@ -202,8 +213,12 @@ async def seed(
         # A rejected draft in the period; a failed post and another workspace's post with
         # figures, neither of which counts.
         now = NOW + shift
-        await _draft(s, workspace_id, member.id, "rejected idea", "rejected", now - 3 * DAY)
-        draft, version = await _draft(s, workspace_id, member.id, "failed", "failed", now - DAY)
+        await draft_with_version(
+            s, workspace_id, member.id, "rejected idea", "rejected", now - 3 * DAY
+        )
+        draft, version = await draft_with_version(
+            s, workspace_id, member.id, "failed", "failed", now - DAY
+        )
         failed = Publication(
             draft_id=draft.id,
             version_id=version.id,
@@ -213,7 +228,9 @@ async def seed(
             state="failed",
             published_at=None,
         )
-        draft, version = await _draft(s, other.id, outsider.id, "theirs", "published", now - DAY)
+        draft, version = await draft_with_version(
+            s, other.id, outsider.id, "theirs", "published", now - DAY
+        )
         theirs = Publication(
             draft_id=draft.id,
             version_id=version.id,

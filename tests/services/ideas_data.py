@@ -14,15 +14,13 @@ from datetime import UTC, datetime, timedelta
 
 from services.db import SessionFactory
 from services.models import (
-    Draft,
-    DraftVersion,
     Member,
     MetricSnapshot,
     Publication,
     SocialAccount,
     Workspace,
 )
-from tests.services.analytics_data import DAY, NOW
+from tests.services.analytics_data import DAY, NOW, draft_with_version
 
 
 def _at(day: int, month: int, hour: int, minute: int = 0) -> datetime:
@@ -90,33 +88,18 @@ async def seed_history(
                 )
                 s.add(accounts[platform])
                 await s.flush()
-            draft = Draft(
-                workspace_id=workspace_id,
-                chat_ref="console:seed",
-                requested_by=member.id,
-                request_text=topic,
-                topic=topic,
-                platforms=[platform],
+            draft, version = await draft_with_version(
+                s,
+                workspace_id,
+                member.id,
+                topic,
+                "published",
+                published_at - timedelta(hours=2),
+                platform=platform,
                 duration_s=duration,
                 tone=tone,
-                state="published",
-                created_at=published_at - timedelta(hours=2),
+                chat_ref="console:seed",
             )
-            s.add(draft)
-            await s.flush()
-            version = DraftVersion(
-                draft_id=draft.id,
-                number=1,
-                script={},
-                metadata_json=[],
-                words=[],
-                audio_path="",
-                video_path="",
-                thumbnail_path="",
-                duration_s=float(duration),
-            )
-            s.add(version)
-            await s.flush()
             publication = Publication(
                 draft_id=draft.id,
                 version_id=version.id,
