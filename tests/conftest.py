@@ -22,7 +22,9 @@ PG_HOST = os.environ.get("TEST_PG_HOST", "127.0.0.1")
 PG_ADMIN_DB = os.environ.get("TEST_PG_DATABASE", "test")
 REDIS_SERVER = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
 # Our own database number on the shared server; tests flush only this one.
-REDIS_TEST_DB = int(os.environ.get("TEST_REDIS_DB", "13"))
+# One Redis database per pytest-xdist worker (gw0, gw1, ...), counted up from TEST_REDIS_DB.
+XDIST_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+REDIS_TEST_DB = int(os.environ.get("TEST_REDIS_DB", "13")) + XDIST_WORKER
 
 
 @asynccontextmanager

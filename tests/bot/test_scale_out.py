@@ -86,13 +86,19 @@ async def test_bot_and_worker_share_only_the_database_queue_and_store(
                     break
                 await asyncio.sleep(0.1)
             assert state == "ready"
+            # "ready" is committed before the worker checks the render and queues the
+            # preview: drain the chat queue until the preview has come through.
             console = ConsoleChat(out=io.StringIO(), chat_ref="console:t")
-            chat = chat_worker(runtime, {"console": console}, burst=True, poll_delay=0)
-            try:
-                await chat.run_check()
-            finally:
-                await chat.close()
-            previews = [r for r in console.replies if r.buttons and r.media]
+            for _ in range(300):
+                chat = chat_worker(runtime, {"console": console}, burst=True, poll_delay=0)
+                try:
+                    await chat.run_check()
+                finally:
+                    await chat.close()
+                previews = [r for r in console.replies if r.buttons and r.media]
+                if previews:
+                    break
+                await asyncio.sleep(0.1)
             assert len(previews) == 1
             # The bot fetched the worker's render from the store into its own folder.
             video = previews[0].media[0].path
