@@ -32,23 +32,30 @@ from services.content import (
 )
 from services.idea_writing import MAX_IDEAS, Idea, IdeaBasis, accept, describe
 from services.phrases import Avoid, clean
-from services.platforms import DISPLAY_NAMES, RULES, fit_text, hashtags_for
-from services.structure import body_sections, labels_for
+from services.platforms import RULES, fit_text, hashtags_for
+from services.structure import body_sections
 from services.usage import Usage, UsageLog
 from services.writer import (
     MAX_SCENES,
     MIN_SCENES,
     ON_SCREEN_MAX_WORDS,
-    WORDS_PER_SECOND,
     RequestProblem,
     WriterError,
     on_screen_text,
-    target_words,
+)
+from services.writer_prompts import (
+    IDEA_RULES,
+    METADATA_RULES,
+    READ_RULES,
+    TITLE_MAX,
+    about,
+    brand_voice,
+    metadata_style,
+    script_rules,
 )
 
 DEFAULT_DURATION_S = 30  # as handlers.parsing, for requests that name no duration
 DEFAULT_TONE = "upbeat"  # as handlers.parsing, for requests that name no tone
-_TITLE_MAX = 100
 _TONE_MAX_CHARS = 40
 _HASHTAG_MAX_CHARS = 30
 _VALID = ", ".join(p.value for p in Platform)
@@ -73,7 +80,7 @@ class SceneDraft(BaseModel):
 class ScriptDraft(BaseModel):
     """A script as the model writes it: `Script` with lists and without the writer label."""
 
-    title: str = Field(description=f"A short title, at most {_TITLE_MAX} characters.")
+    title: str = Field(description=f"A short title, at most {TITLE_MAX} characters.")
     hook: str = Field(description="One short opening sentence that stops the scroll.")
     scenes: list[SceneDraft] = Field(description=f"{MIN_SCENES} to {MAX_SCENES} scenes.")
     call_to_action: str = Field(description="One closing sentence: what viewers should do next.")
@@ -116,115 +123,6 @@ class RequestIntent(BaseModel):
     platforms: list[str] = Field(description="Platforms named, lower case; empty if none.")
     duration_s: int | None = Field(description="Length asked for in seconds, or null.")
     tone: str | None = Field(description="Tone asked for in a word or two, or null.")
-
-
-def _scenes_rule(brief: Brief) -> str:
-    """How many scenes to write: the template's sections, one scene each, or 3 to 6."""
-    sections = body_sections(brief.structure)
-    if not sections:
-        return f"{MIN_SCENES} to {MAX_SCENES} scenes"
-    shown = "; ".join(f"{i}. {label}" for i, label in enumerate(labels_for(sections), 1))
-    return (
-        f"exactly {len(sections)} scenes, one per section of the structure, in this order "
-        f"({shown}), each clearly being that section"
-    )
-
-
-def _structure(brief: Brief) -> str:
-    if not brief.structure:
-        return ""
-    return (
-        f"\nStructure (a template the team chose; follow it): {', '.join(brief.structure)}."
-    )
-
-
-def _script_rules(brief: Brief) -> str:
-    platforms = ", ".join(DISPLAY_NAMES[p] for p in dict.fromkeys(brief.platforms))
-    return (
-        "You write scripts for short vertical videos. A script has:\n"
-        f"- title: a short title, at most {_TITLE_MAX} characters;\n"
-        "- hook: one short opening sentence that makes people stop scrolling;\n"
-        f"- scenes: {_scenes_rule(brief)}, each with narration (what the voice says)"
-        f" and on_screen (text shown on screen, at most {ON_SCREEN_MAX_WORDS} words);\n"
-        "- call_to_action: one closing sentence telling viewers what to do next.\n"
-        f"Hook, scene narrations and call to action together: about "
-        f"{target_words(brief.duration_s)} words, to fill {brief.duration_s} seconds at "
-        f"{WORDS_PER_SECOND} words a second.\n"
-        f"Tone: {brief.tone}. Platforms: {platforms}.\n"
-        "Narration is read aloud: plain sentences; no emoji, hashtags, markdown, stage directions."
-        + _structure(brief)
-    )
-
-
-def _brand_voice(brand: Brand | None, *, cta: str = "use exactly") -> str:
-    if brand is None or brand.is_empty():
-        return ""
-    lines = ["\n\nBrand voice of this workspace:"]
-    if brand.tone:
-        lines.append(f"- Brand tone: {brand.tone}")
-    if brand.audience:
-        lines.append(f"- Audience: {brand.audience}")
-    if brand.avoid:
-        lines.append(f"- Never use these words: {', '.join(brand.avoid)}")
-    if brand.call_to_action:
-        lines.append(f"- Call to action: {cta} \u201c{brand.call_to_action}\u201d")
-    return "\n".join(lines)
-
-
-def _about(brief: Brief) -> str:
-    platforms = ", ".join(p.value for p in dict.fromkeys(brief.platforms))
-    structure = f"\nStructure: {', '.join(brief.structure)}" if brief.structure else ""
-    return (
-        f"Topic: {brief.topic}\nDuration: {brief.duration_s} seconds\n"
-        f"Tone: {brief.tone}\nPlatforms: {platforms}{structure}"
-    )
-
-
-def _metadata_style(brief: Brief) -> str:
-    """The template's caption and hashtag style, for the metadata prompt."""
-    lines = []
-    if brief.caption_style:
-        lines.append(f"- Caption style: {brief.caption_style}")
-    if brief.hashtags:
-        lines.append(f"- Every platform's hashtags include: {' '.join(brief.hashtags)}")
-    if brief.hashtag_style:
-        lines.append(f"- Hashtag style: {brief.hashtag_style}")
-    return "\n\nThe team's template for this video:\n" + "\n".join(lines) if lines else ""
-
-
-_METADATA_RULES = "\n".join(
-    [
-        "You write the title, caption and hashtags of a short video for each platform asked for,"
-        " from its script. Limits (characters; hashtags count towards the caption):",
-        *(
-            f"- {p.value}: title {r.title_max}, caption {r.caption_max}, "
-            f"at most {r.hashtags_max} hashtags"
-            for p, r in RULES.items()
-        ),
-        "Hashtags are # followed by letters or digits only. No < or > anywhere.",
-    ]
-)
-_READ_RULES = (
-    "You read a chat message sent to a bot that makes short vertical videos, and say what it "
-    "asks for.\n"
-    "- is_video_request: false if the message does not ask for a video; then say why in problem.\n"
-    "- topic: what the video is about, in the sender's words, without platforms, length or tone.\n"
-    "- platforms: the platforms named, lower case: youtube (also Shorts), tiktok, instagram "
-    "(also Reels, IG), facebook (also FB); other platforms as written; empty if none named.\n"
-    "- duration_s: the length asked for in seconds (a minute is 60), or null if none.\n"
-    "- tone: the tone asked for in a word or two (e.g. upbeat, calm, professional), or null.\n"
-    "- problem: null when it is a video request."
-)
-
-
-_IDEA_RULES = (
-    "You suggest topics for a team's next short vertical videos, from how their posts did.\n"
-    "- Build on the best posts and on what did better; never repeat a recent topic.\n"
-    "- topic: what the video is about, in a few words (under 120 characters), no quotes.\n"
-    "- why: one sentence naming the post or figure the idea builds on, with its number; if "
-    "there are no figures, say that the idea is not based on figures yet.\n"
-    "- Give exactly as many ideas as asked for, each different."
-)
 
 
 def _hashtags(raw: Sequence[str], avoid: Avoid, limit: int) -> tuple[str, ...]:
@@ -292,7 +190,7 @@ def _to_script(draft: ScriptDraft, writer: str, brief: Brief, cta: str | None = 
     )
     title = clean(draft.title) or clean(brief.topic) or "New video"
     return Script(
-        title=fit_text(title, _TITLE_MAX),
+        title=fit_text(title, TITLE_MAX),
         hook=clean(draft.hook),
         scenes=scenes,
         call_to_action=clean(cta or draft.call_to_action),
@@ -385,8 +283,8 @@ class OpenAIWriter:
         usage: UsageLog | None = None,
     ) -> Script:
         """A script for `brief` in the brand's voice; later takes ask for a different version."""
-        system = _script_rules(brief) + _brand_voice(brand)
-        user = _about(brief)
+        system = script_rules(brief) + brand_voice(brand)
+        user = about(brief)
         if take > 1:
             user += f"\nThis is take {take}: write a fresh version, different from earlier ones."
         draft = await self._ask(ScriptDraft, system, user, usage, "a valid script")
@@ -404,13 +302,13 @@ class OpenAIWriter:
     ) -> Script:
         """A new version of `script` changed as `instruction` says, the rest kept."""
         system = (
-            _script_rules(brief)
-            + _brand_voice(brand, cta="by default,")
+            script_rules(brief)
+            + brand_voice(brand, cta="by default,")
             + "\n\nYou revise an existing script: make the change the instruction asks for, keep"
             " the rest unless the rules require otherwise, and return the whole new script."
         )
         current = script.model_dump_json(exclude={"writer"}, indent=1)
-        user = f"{_about(brief)}\nCurrent script (JSON):\n{current}\nInstruction: {instruction}"
+        user = f"{about(brief)}\nCurrent script (JSON):\n{current}\nInstruction: {instruction}"
         draft = await self._ask(ScriptDraft, system, user, usage, "a valid script")
         return _to_script(draft, self.name, brief)
 
@@ -424,12 +322,10 @@ class OpenAIWriter:
     ) -> tuple[PlatformMeta, ...]:
         """Title, caption and hashtags per platform of `brief`, cut to the platform's limits."""
         system = (
-            _METADATA_RULES
-            + _brand_voice(brand, cta="captions may end with")
-            + _metadata_style(brief)
+            METADATA_RULES + brand_voice(brand, cta="captions may end with") + metadata_style(brief)
         )
         script_json = script.model_dump_json(exclude={"writer"})
-        user = f"{_about(brief)}\nScript (JSON): {script_json}"
+        user = f"{about(brief)}\nScript (JSON): {script_json}"
         draft = await self._ask(MetadataDraft, system, user, usage, "valid video metadata")
         avoid = Avoid.of(brand.avoid if brand else (), brief.topic)
         return _fit_metadata(brief, script, draft.platforms, avoid)
@@ -439,7 +335,7 @@ class OpenAIWriter:
     ) -> tuple[Idea, ...]:
         """Ideas from the best posts' figures and the brand voice; only usable ones are kept."""
         count = max(1, min(count, MAX_IDEAS))
-        system = _IDEA_RULES + _brand_voice(basis.brand, cta="the videos end with")
+        system = IDEA_RULES + brand_voice(basis.brand, cta="the videos end with")
         draft = await self._ask(
             IdeasDraft, system, describe(basis, count), usage, "a list of ideas"
         )
@@ -451,7 +347,7 @@ class OpenAIWriter:
     async def read_request(self, text: str, *, usage: UsageLog | None = None) -> Brief:
         """The brief a free-form request asks for; raises `RequestProblem` with a reply."""
         intent = await self._ask(
-            RequestIntent, _READ_RULES, text, usage, "a valid reading of the request"
+            RequestIntent, READ_RULES, text, usage, "a valid reading of the request"
         )
         return _brief(intent)
 
