@@ -170,6 +170,7 @@ class DiscordFrontend:
             button=button,
             attachments=files,
             groups=groups,
+            private=interaction.guild_id is None,  # a direct message with the bot
         )
 
     async def _answer(self, interaction: discord.Interaction[Any], incoming: Incoming) -> None:

@@ -104,6 +104,12 @@ def register_commands(frontend: DiscordFrontend) -> None:
     ) -> None:
         await frontend.on_command(interaction, f"/show {draft} {version or ''}".strip())
 
+    @tree.command(name="review", description="A link a client approves from (approvers)")
+    async def review(
+        interaction: discord.Interaction[Any], draft: app_commands.Range[int, 1]
+    ) -> None:
+        await frontend.on_command(interaction, f"/review {draft}")
+
     @tree.command(name="edit", description="Revise a draft into a new version")
     async def edit(
         interaction: discord.Interaction[Any],
@@ -270,6 +276,28 @@ def register_commands(frontend: DiscordFrontend) -> None:
         Path(tmp).write_bytes(await file.read())
         await frontend.on_command(interaction, "/media", (Attachment(Path(tmp), file.filename),))
 
+    @tree.command(name="apikey", description="API keys for other programs (in a DM with me)")
+    @app_commands.describe(
+        action="new, list or revoke", name="The key's name", role="The key's role (new only)"
+    )
+    @app_commands.choices(
+        action=[app_commands.Choice(name=a, value=a) for a in ("new", "list", "revoke")],
+        role=[app_commands.Choice(name=r, value=r) for r in ROLES],
+    )
+    async def apikey(
+        interaction: discord.Interaction[Any],
+        action: app_commands.Choice[str],
+        name: app_commands.Range[str, 1, 60] | None = None,
+        role: app_commands.Choice[str] | None = None,
+    ) -> None:
+        if action.value == "list":
+            text = "/apikeys"
+        else:
+            text = " ".join(
+                p for p in ("/apikey", action.value, name, role.value if role else None) if p
+            )
+        await frontend.on_command(interaction, text)
+
     @tree.command(name="brands", description="This team's brands; make one or switch this channel")
     @app_commands.describe(action="list, new, use or rename", name="The brand's name")
     @app_commands.choices(
@@ -284,6 +312,7 @@ def register_commands(frontend: DiscordFrontend) -> None:
         ("brand", "tone: …; audience: …; avoid: …; cta: …"),
         ("voice", "a voice id, or default"),
         ("budget", "USD a month, or off"),
+        ("value", "view 0.002, click 0.05, or off: what a view or click is worth"),
     ):
         _settings_command(frontend, name, usage)
 

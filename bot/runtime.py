@@ -32,11 +32,13 @@ from handlers.publish import MAX_TRIES as PUBLISH_TRIES
 from handlers.publish import publish_draft
 from handlers.schedule import RECONCILE_JOB, publish_scheduled, reconcile_schedules
 from services.accounts import AccountService, ConnectLinks, TokenCipher
+from services.admin_logins import AdminLogins
 from services.db import SessionFactory, make_engine, make_sessions, migrate
 from services.links import MediaLinks
 from services.outbox import OutboxPublisher
 from services.publishers.registry import PlatformClients
 from services.queue import CHAT_QUEUE, JOBS_QUEUE, open_queue
+from services.review_links import ReviewLinks
 from services.scheduling import PUBLISH_AT_JOB
 from services.settings import Settings
 from services.signing import Signer
@@ -92,6 +94,7 @@ async def open_runtime(
                 voice_per_1k_chars=(
                     settings.elevenlabs_price_per_1k_chars if settings.elevenlabs_api_key else 0.0
                 ),
+                render_per_minute=settings.render_cost_per_minute_usd,
             ),
             max_upload_bytes=settings.max_upload_mb * 1024 * 1024,
             generations_per_hour=settings.generations_per_hour,
@@ -144,6 +147,14 @@ def _publishing(
         public_url=settings.public_url,
     )
     if settings.public_url:
+        parts["admin_logins"] = AdminLogins(
+            signer=Signer(key=key, purpose="admin-session"), public_url=settings.public_url
+        )
+        parts["reviews"] = ReviewLinks(
+            signer=Signer(key=key, purpose="review"),
+            public_url=settings.public_url,
+            ttl_h=settings.review_link_ttl_h,
+        )
         parts["accounts"] = AccountService(
             sessions=sessions,
             cipher=TokenCipher(key),
@@ -273,6 +284,7 @@ class HeartbeatWorker(ObservedWorker):
     """
 
     def __init__(self, *args: Any, lease_s: float = 60.0, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abort_jobs", True)  # the jobs monitor's Cancel (arq abort)
         super().__init__(*args, **kwargs)
         self.in_progress_timeout_s = lease_s
 

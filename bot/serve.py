@@ -11,8 +11,10 @@ import structlog
 import uvicorn
 
 from bot.adapter import ChatAdapter
+from bot.api import ApiConfig
 from bot.runtime import chat_worker, jobs_worker, open_runtime, running
 from bot.web import create_web_app
+from bot.webhooks import WebhookKeys
 from bot.worker import SHUTDOWN_WAIT_S
 from services.links import MediaLinks
 from services.settings import Settings
@@ -81,6 +83,8 @@ async def serve(
                 ),
                 webhook_secret=webhook_secret,
                 app=runtime.app,
+                webhook_keys=WebhookKeys.from_settings(settings),
+                api=ApiConfig.from_settings(settings, secret_key=key),
             )
             server = uvicorn.Server(
                 uvicorn.Config(

@@ -44,6 +44,7 @@ COMMANDS = [
     ("template", "keep a draft's format: /template save <name> <number>; show|delete <name>"),
     ("templates", "the saved templates; use one: /draft template:<name> <topic>"),
     ("show", "a version's preview again: /show <number> [version]"),
+    ("review", "a link a client approves from: /review <number>"),
     ("schedule", "publish at a time: /schedule <number> <when>; alone: what's coming"),
     ("stats", "views, engagement, top posts, best times, cost: /stats [30d] [platform]"),
     ("ideas", "topic ideas from your best posts, each ready to draft: /ideas [1-10]"),
@@ -58,6 +59,7 @@ COMMANDS = [
     ("publish", "try a draft's failed posts again: /publish <number>"),
     ("role", "set a member's role (owners)"),
     ("admin", "the bot's status: /admin status (owners)"),
+    ("apikey", "HTTP API keys, in a private chat: /apikey new <name>; /apikeys (owners)"),
     ("media", "add a video or photo to the library"),
     ("brands", "this team's brands; /brand new <name>, /brand use <name>"),
 ]
@@ -164,6 +166,7 @@ class TelegramFrontend:
             user_name=message.from_user.username or message.from_user.first_name,
             text=text,
             attachments=attachments,
+            private=message.chat.type == "private",
             reply_to_user_ref=(
                 f"telegram:{replied_user.id}"
                 if replied_user is not None and not replied_user.is_bot

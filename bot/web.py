@@ -10,7 +10,12 @@ from typing import Any
 from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 
+from bot.admin_web import add_admin_routes
+from bot.api import ApiConfig, mount_api
 from bot.monitoring import add_monitoring_routes
+from bot.pages import mount_static
+from bot.review_web import add_review_routes
+from bot.webhooks import WebhookKeys, webhook_routes
 from handlers.accounts import oauth_callback, oauth_start
 from handlers.app import App
 from services.accounts import ConnectError
@@ -25,9 +30,11 @@ def create_web_app(
     telegram_webhook: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
     webhook_secret: str | None = None,
     app: App | None = None,
+    webhook_keys: WebhookKeys | None = None,
+    api: ApiConfig | None = None,
 ) -> FastAPI:
     """The FastAPI app `socialbot run` serves on WEB_PORT."""
-    web = FastAPI(title="socialbot", docs_url=None, redoc_url=None)
+    web = FastAPI(title="socialbot", docs_url=None, redoc_url=None, openapi_url=None)
 
     if app is not None:
 
@@ -58,6 +65,12 @@ def create_web_app(
 
     if app is not None:
         add_monitoring_routes(web, app)
+        web.include_router(webhook_routes(app, webhook_keys or WebhookKeys()))
+        add_review_routes(web, app)
+        add_admin_routes(web, app)
+        if api is not None:  # the HTTP API under /api/v1 (bot.api)
+            mount_api(web, app=app, links=links, config=api)
+    mount_static(web)
 
     @web.get("/media/{token}")
     async def media(token: str) -> FileResponse:

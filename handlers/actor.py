@@ -12,6 +12,10 @@ class Refusal(Exception):
     """A request that cannot be done; the message says why and what to do instead."""
 
 
+class Forbidden(Refusal):
+    """A refusal because of who is acting (their role), not of what they asked for."""
+
+
 @dataclass(frozen=True)
 class Actor:
     """Who is acting, in which workspace, and with which role (their own or a group's)."""

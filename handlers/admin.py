@@ -7,9 +7,11 @@ import dataclasses
 from sqlalchemy import select
 
 from handlers.actor import Actor, Refusal
+from handlers.admin_login import monitor_line
 from handlers.app import App
 from handlers.drafts import GENERATE_JOB, PUBLISH_JOB
-from handlers.port import Reply
+from handlers.port import Incoming, Reply
+from handlers.private import private_owner, split_brand
 from services.models import Draft, Role
 from services.scheduling import PUBLISH_AT_JOB
 from services.status import RunningJob, SystemStatus, status_text, system_status
@@ -17,15 +19,32 @@ from services.status import RunningJob, SystemStatus, status_text, system_status
 USAGE = "Use /admin status: queues, running and failed jobs, workers and the outside services."
 
 
-async def admin_command(app: App, actor: Actor, args: str) -> Reply:
-    """`/admin status`: what `socialbot status` prints, in the chat; owners only."""
+IN_PRIVATE = (
+    "Jobs monitor on the web: send /admin status to me in a private chat for a one-time "
+    "sign-in link (a link posted here could be used by anyone in this chat)."
+)
+
+
+async def admin_command(app: App, actor: Actor, args: str, *, private: bool = False) -> Reply:
+    """`/admin status`: what `socialbot status` prints, in the chat; owners only. In a
+    private chat it ends with a one-time sign-in link to the web jobs monitor."""
     if actor.role != Role.OWNER:
         raise Refusal(f"Only an owner can see the bot's status; your role is {actor.role}.")
     verb = args.strip().lower()
     if verb != "status":
         raise Refusal(USAGE)
     status = await system_status(app.sessions, app.queue, store=app.store)
-    return Reply(status_text(await _own_jobs_only(app, actor, status)))
+    text = status_text(await _own_jobs_only(app, actor, status))
+    return Reply(f"{text}\n\n{await monitor_line(app, actor) if private else IN_PRIVATE}")
+
+
+async def private_admin_command(app: App, incoming: Incoming, args: str) -> Reply:
+    """`/admin status` in a private chat, about the brand that chat names (see handlers.private)."""
+    args, brand = split_brand(args)
+    async with app.sessions() as session:
+        owner = await private_owner(session, incoming, brand, doing="see the bot's status")
+    actor = Actor(owner.workspace, owner.member, incoming.groups)
+    return await admin_command(app, actor, args, private=True)
 
 
 DRAFT_JOBS = (GENERATE_JOB, PUBLISH_JOB, PUBLISH_AT_JOB)  # their first argument is a draft id

@@ -9,10 +9,12 @@ from arq import ArqRedis
 
 from handlers.port import ChatSender
 from services.accounts import AccountService
+from services.admin_logins import AdminLogins
 from services.db import SessionFactory
 from services.links import MediaLinks
 from services.publishers.registry import PlatformClients
 from services.publishing import Publisher
+from services.review_links import ReviewLinks
 from services.storage import MediaStore
 from services.usage import Prices
 from services.voice import Voice
@@ -40,6 +42,8 @@ class App:
     accounts: AccountService | None = None  # None without SECRET_KEY and PUBLIC_URL
     platforms: PlatformClients | None = None
     links: MediaLinks | None = None
+    reviews: ReviewLinks | None = None  # reviewer links; None without SECRET_KEY and PUBLIC_URL
+    admin_logins: AdminLogins | None = None  # /admin web sign-in; None without both, too
 
     @property
     def voice_name(self) -> str:

@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.actor import Actor, Refusal
+from handlers.actor import Actor, Forbidden, Refusal
 from handlers.app import App
 from handlers.buttons import Verb
 from handlers.limits import check_generation_rate
@@ -76,14 +76,18 @@ async def requeue_generation(app: App, draft: Draft) -> bool:
     return await _enqueue(app, draft, draft.pending_instruction)
 
 
+def generation_job_id(draft: Draft) -> str:
+    """The id of the job that makes the draft's next version (one per attempt)."""
+    return f"generate:{draft.id}:{draft.current_version + 1}:{draft.attempts}"
+
+
 async def _enqueue(app: App, draft: Draft, instruction: str | None) -> bool:
-    version = draft.current_version + 1
     job = await app.queue.enqueue_job(
         GENERATE_JOB,
         draft.id,
-        version,
+        draft.current_version + 1,
         instruction,
-        _job_id=f"generate:{draft.id}:{version}:{draft.attempts}",
+        _job_id=generation_job_id(draft),
     )
     return job is not None
 
@@ -101,8 +105,22 @@ async def request_draft(
 
     A template the request names (template:<name>, "…, <name> template") fills what the
     request leaves out; the draft keeps a snapshot of it."""
+    _, reply = await start_draft(app, actor, chat_ref, text, brief=brief, campaign_id=campaign_id)
+    return reply
+
+
+async def start_draft(
+    app: App,
+    actor: Actor,
+    chat_ref: str,
+    text: str,
+    *,
+    brief: Brief | None = None,
+    campaign_id: int | None = None,
+) -> tuple[Draft, Reply]:
+    """What `request_draft` does, also returning the draft (for callers that need its id)."""
     if not at_least(actor.role, Role.CREATOR):
-        raise Refusal("Viewers can't request drafts. Ask an owner for the creator role.")
+        raise Forbidden("Viewers can't request drafts. Ask an owner for the creator role.")
     request, named = split_template(text)
     chosen = await request_template(app, actor, named) if named is not None else None
     if brief is None:
@@ -133,7 +151,7 @@ async def request_draft(
         )
     await enqueue_generation(app, draft)
     platforms = ", ".join(p.value for p in brief.platforms)
-    return Reply(
+    return draft, Reply(
         f"Draft #{draft.id} queued: “{brief.topic}”, {brief.duration_s} s, {brief.tone}, "
         f"for {platforms}{describe_use(template)}. I'll post progress here."
     )
@@ -210,7 +228,7 @@ async def _approve(
 ) -> tuple[Reply, bool, datetime | None]:
     """Record an approval; the last one needed approves the draft (scheduled if it has a time)."""
     if not _can_approve(actor, draft):
-        raise Refusal(
+        raise Forbidden(
             f"{actor.member.display_name}, your role ({actor.role}) can't approve drafts. "
             "An owner can make you an approver with /role."
         )
@@ -279,7 +297,7 @@ def _require_requester_or_approver(actor: Actor, draft: Draft, action: str) -> N
     """Approvers and owners may act on any draft; creators on their own."""
     own = draft.requested_by == actor.member.id and actor.role != Role.VIEWER
     if not (own or at_least(actor.role, Role.APPROVER)):
-        raise Refusal(
+        raise Forbidden(
             f"{actor.member.display_name}, your role ({actor.role}) can't {action} "
             "someone else's draft."
         )

@@ -195,7 +195,7 @@ async def _make(app: App, job: Job, staging: Path, final_dir: Path) -> Reply:
     for file in sorted(final_dir.iterdir()):  # in the media store before the row names them
         await app.store.save(file)
     seconds = time.monotonic() - started
-    usage.add(Usage("render_seconds", "ffmpeg", round(seconds, 2), 0.0))
+    usage.add(Usage("render_seconds", "ffmpeg", round(seconds, 2), app.prices.render_cost(seconds)))
     async with app.sessions.begin() as session:
         session.add(
             DraftVersion(

@@ -96,6 +96,7 @@ class Incoming:
     groups: tuple[str, ...] = ()  # the user's roles in the chat service (e.g. Discord roles)
     reply_to_user_ref: str | None = None  # the author of the message this one replies to
     reply_to_user_name: str | None = None
+    private: bool = False  # a one-to-one chat with the bot, which nobody else reads
 
 
 class ChatSender(Protocol):

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,7 +29,7 @@ from arq import Retry
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from handlers.actor import Actor, Refusal
+from handlers.actor import Actor, Forbidden, Refusal
 from handlers.app import App
 from handlers.drafts import PUBLISH_JOB
 from handlers.observe import observed_publisher
@@ -140,18 +140,19 @@ async def publish_draft(ctx: dict[str, Any], draft_id: int) -> str:
             .scalars()
             .all()
         )
-        ok = sum(s == PublicationState.PUBLISHED for s in states)
-        final = (
-            DraftState.PUBLISHED
-            if ok == len(states)
-            else DraftState.FAILED
-            if ok == 0
-            else DraftState.PARTIALLY_PUBLISHED
-        )
+        final = final_state(states)
         await transition(session, draft_id, expected=DraftState.PUBLISHING, to=final)
     head = f"📣 Draft #{draft_id} v{version.number}: {final.value.replace('_', ' ')}."
     await app.chat.send(draft.chat_ref, Reply("\n".join([head, *(o.line for o in outcomes)])))
     return final.value
+
+
+def final_state(states: Sequence[str]) -> DraftState:
+    """A draft's state once its posts have ended: published, failed, or partially published."""
+    ok = sum(s == PublicationState.PUBLISHED for s in states)
+    if ok == len(states):
+        return DraftState.PUBLISHED
+    return DraftState.FAILED if ok == 0 else DraftState.PARTIALLY_PUBLISHED
 
 
 async def _account_for(session: Any, workspace_id: int, platform: str) -> SocialAccount:
@@ -409,7 +410,7 @@ async def _holding(app: App, publication: Publication) -> AsyncIterator[None]:
 async def publish_again(app: App, actor: Actor, args: str) -> Reply:
     """/publish <draft>: try again the posts that failed (after /connect, say); approvers."""
     if not at_least(actor.role, Role.APPROVER):
-        raise Refusal(f"Only approvers and owners can publish; your role is {actor.role}.")
+        raise Forbidden(f"Only approvers and owners can publish; your role is {actor.role}.")
     words = args.split()
     if len(words) != 1 or not words[0].lstrip("#").isdigit():
         raise Refusal("Use /publish <draft number> to try its failed posts again.")

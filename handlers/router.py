@@ -17,7 +17,8 @@ from handlers.accounts import (
     publishing_command,
 )
 from handlers.actor import Actor, Refusal
-from handlers.admin import admin_command
+from handlers.admin import admin_command, private_admin_command
+from handlers.api_keys import api_keys_command
 from handlers.app import App
 from handlers.brands import brands_command, is_brand_subcommand, use_unbound
 from handlers.buttons import BadButton, Verb, decode
@@ -30,11 +31,12 @@ from handlers.media import media_command
 from handlers.parsing import RequestError, parse_command
 from handlers.port import Incoming, Reply
 from handlers.publish import publish_again
+from handlers.review import review_command
 from handlers.schedule import SCHEDULE_VERBS, schedule_command, schedule_press
 from handlers.stats import stats_command
 from handlers.templates import templates_command
 from handlers.views import draft_status, list_drafts, show_version
-from handlers.workspace_cmds import brand_command, budget_command, voice_command
+from handlers.workspace_cmds import brand_command, budget_command, value_command, voice_command
 from services.models import Role, Workspace
 from services.usage import UsageLog, usage_records
 from services.workspaces import (
@@ -58,12 +60,14 @@ HELP = """I turn a request into a short video, get it approved here, and publish
 /drafts — the latest drafts
 /status <number> — one draft's state, versions and posts
 /show <number> [version] — a version's preview and script again
+/review <number> — a link where a client outside the chat approves or asks for changes
 /schedule <number> <when> — publish at a time: tomorrow 9am, fri 18:30, in 2 hours, ISO 8601
 /schedule — what's coming; /schedule cancel <number>; /schedule zone <Area/City> (owners)
 /media — add a video or photo to the library (attach it); /media list
 /brand — the brand voice the writer follows; /voice — the narrator's voice
 /brands — this team's brands; /brand new <name>; /brand use <name> — this chat works on that brand
 /budget [usd] — this month's spend and the monthly limit
+/value view|click <usd> — what a view or a click is worth, for ROI in /stats (owners)
 /stats [7d|30d|90d|N days] [platform] — views, engagement, top posts, best times, cost
 /ideas [n] — topic ideas from your best posts (1 to 10, default 5), each with Draft this
 /digest [days] — what was made and published, with a chart (default 7 days)
@@ -76,7 +80,8 @@ HELP = """I turn a request into a short video, get it approved here, and publish
 /disconnect <platform> [account] — remove one; /publishing — privacy and posting options
 /publish <number> — try a draft's failed posts again (after /connect, say)
 /role @member <owner|approver|creator|viewer> — set a member's role (owners only)
-/admin status — queues, jobs, workers and outside services (owners only)
+/admin status — queues, jobs, workers, services (owners); privately: a web monitor link
+/apikey new <name> [role], /apikeys, /apikey revoke <name> — HTTP API keys (owners, private chat)
 /help — this message
 
 Under each preview: Approve, Schedule, Regenerate, Reject."""
@@ -113,6 +118,10 @@ async def _dispatch(app: App, incoming: Incoming) -> list[Reply]:
         return [await _start(app, incoming)]
     if command is not None and command.name == "help":
         return [Reply(HELP)]
+    if command is not None and command.name in ("apikey", "apikeys"):  # private chats
+        return [await api_keys_command(app, incoming, command.name, command.args)]
+    if command is not None and command.name == "admin" and incoming.private:
+        return [await private_admin_command(app, incoming, command.args)]
     actor = await _actor(app, incoming)
     if actor is None and command is not None and command.name == "brand":
         verb, _, name = command.args.strip().partition(" ")
@@ -150,6 +159,8 @@ async def _dispatch(app: App, incoming: Incoming) -> list[Reply]:
             return [await draft_status(app, actor, command.args)]
         case "show":
             return [await show_version(app, actor, command.args)]
+        case "review":
+            return [await review_command(app, actor, command.args, incoming.chat_ref)]
         case "schedule":
             return [await schedule_command(app, actor, command.args)]
         case "media":
@@ -164,6 +175,8 @@ async def _dispatch(app: App, incoming: Incoming) -> list[Reply]:
             return [await voice_command(app, actor, command.args)]
         case "budget":
             return [await budget_command(app, actor, command.args)]
+        case "value":
+            return [await value_command(app, actor, command.args)]
         case "publish":
             return [await publish_again(app, actor, command.args)]
         case "connect":

@@ -17,7 +17,7 @@ import structlog
 from arq import Retry
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.actor import Actor, Refusal
+from handlers.actor import Actor, Forbidden, Refusal
 from handlers.app import App
 from handlers.buttons import Verb, draft_buttons, encode
 from handlers.drafts import PUBLISH_JOB, describe_state, requeue_generation
@@ -130,7 +130,7 @@ def _own(actor: Actor, draft: Draft) -> bool:
 def _check_may_propose(actor: Actor, draft: Draft, action: str) -> None:
     """Before approval (and for cancelling): the requester, or an approver or owner."""
     if not (_own(actor, draft) or at_least(actor.role, Role.APPROVER)):
-        raise Refusal(
+        raise Forbidden(
             f"{actor.member.display_name}, your role ({actor.role}) can't {action} "
             "someone else's draft."
         )
@@ -140,7 +140,7 @@ def _check_may_move(actor: Actor, draft: Draft) -> None:
     """An approved draft's time is part of what was approved: only an approver may move it."""
     self_approves = actor.role == Role.CREATOR and actor.workspace.allow_self_approval
     if not (at_least(actor.role, Role.APPROVER) or (self_approves and _own(actor, draft))):
-        raise Refusal(
+        raise Forbidden(
             f"{actor.member.display_name}, your role ({actor.role}) can't move an approved "
             "draft; an approver or owner can."
         )

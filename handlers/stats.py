@@ -1,4 +1,4 @@
-"""`/stats [period] [platform]`: views, engagement, top posts, best times and cost, as text."""
+"""`/stats [period] [platform]`: views, engagement, top posts, best times, cost and ROI."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from handlers.app import App
 from handlers.port import Reply
 from services.content import Platform
 from services.models import utcnow
+from services.roi_query import load_roi
 from services.scheduling import format_when
 from services.stats import (
     MIN_TIMING_POSTS,
@@ -73,7 +74,9 @@ async def stats_command(app: App, actor: Actor, args: str) -> Reply:
         report = await load_stats(
             session, actor.workspace.id, period=period, timezone=tz, platform=platform
         )
-    return Reply(render_stats(report))
+        roi = await load_roi(session, actor.workspace, period=period)
+    scope = " (whole workspace)" if platform else ""
+    return Reply("\n".join([render_stats(report), *roi.lines(scope)]))
 
 
 def _plural(n: int, word: str) -> str:

@@ -1,4 +1,4 @@
-"""Workspace settings from the chat: /brand, /voice, /budget; and the budget check."""
+"""Workspace settings from the chat: /brand, /voice, /budget, /value; and the budget check."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from handlers.app import App
 from handlers.port import Reply
 from services.content import Brand
 from services.models import Role, Workspace, utcnow
+from services.roi import Values
 from services.usage import spent_this_month
 from services.workspaces import at_least, audit
 
@@ -156,3 +157,53 @@ async def check_budget(app: App, workspace: Workspace, duration_s: int) -> None:
             f"This would cost about ${estimate:.2f}, and the workspace has spent ${spent:.2f} "
             f"of its ${limit:.2f} monthly budget. An owner can raise it with /budget <usd>."
         )
+
+
+VALUE_USAGE = (
+    "Use /value view <usd> and /value click <usd> to say what one view and one click "
+    "(a like, comment or share) are worth, e.g. /value view 0.002; /value view off or "
+    "/value click off unsets one, /value off both."
+)
+_VALUE_FIELDS = {"view": "value_per_view_usd", "click": "value_per_click_usd"}
+MAX_VALUE_USD = 1000.0
+
+
+def parse_value(args: str) -> dict[str, float | None]:
+    """`view 0.002` / `click $0.05` / `view off` / `off` → the workspace fields to set."""
+    words = args.lower().split()
+    if words == ["off"]:
+        return dict.fromkeys(_VALUE_FIELDS.values())
+    if len(words) != 2 or words[0] not in _VALUE_FIELDS:
+        raise Refusal(VALUE_USAGE)
+    field, raw = _VALUE_FIELDS[words[0]], words[1].removeprefix("$")
+    if raw == "off":
+        return {field: None}
+    try:
+        amount = float(raw)
+    except ValueError:
+        raise Refusal(f"“{words[1][:20]}” is not an amount in USD. {VALUE_USAGE}") from None
+    if not 0 <= amount <= MAX_VALUE_USD:  # also refuses nan and inf
+        raise Refusal(f"A value is between $0 and ${MAX_VALUE_USD:,.0f}. {VALUE_USAGE}")
+    return {field: amount}
+
+
+async def value_command(app: App, actor: Actor, args: str) -> Reply:
+    """`/value` shows what a view and a click are worth (for ROI); owners change it."""
+    if not args.strip():
+        values = Values(actor.workspace.value_per_view_usd, actor.workspace.value_per_click_usd)
+        return Reply(f"Value for ROI: {values.describe()}. {VALUE_USAGE} (owners)")
+    if actor.role != Role.OWNER:
+        raise Refusal("Only an owner can set what views and clicks are worth.")
+    changes = parse_value(args)
+    async with app.sessions.begin() as session:
+        workspace = await session.get(Workspace, actor.workspace.id)
+        assert workspace is not None
+        for name, amount in changes.items():
+            setattr(workspace, name, amount)
+        values = Values(workspace.value_per_view_usd, workspace.value_per_click_usd)
+        await audit(
+            session, workspace.id, actor.member.id, "workspace.value", "value", **changes
+        )
+    return Reply(
+        f"Value for ROI: {values.describe()}. /stats and digests weigh the spend against it."
+    )

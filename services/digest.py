@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.models import Draft, Publication, PublicationState
+from services.models import Draft, Publication, PublicationState, Workspace
 from services.performance import comparable, load_formats
 from services.recommendations import Recommendations, recommend
+from services.roi import RoiReport
+from services.roi_query import load_roi
 from services.scheduling import format_when
 from services.stats import TIMING_LOOKBACK, StatsReport, percent, shorten
 from services.stats_inputs import Period
@@ -46,6 +48,7 @@ class Digest:
     published_by_platform: dict[str, int]
     failures: dict[str, str] = field(default_factory=dict)  # platform → why it failed
     recommendations: Recommendations | None = None  # what the figures suggest doing next
+    roi: RoiReport | None = None  # the period's spend against what it earned
 
     @property
     def since(self) -> datetime:
@@ -102,6 +105,8 @@ class Digest:
         posts = ", ".join(f"{p}: {n}" for p, n in sorted(self.published_by_platform.items()))
         lines.append(f"Posts published: {self.published_total}" + (f" ({posts})" if posts else ""))
         lines.append(f"Cost: {stats.cost.describe()}")
+        if self.roi is not None:
+            lines += self.roi.lines()
         if self.recommendations is not None:
             lines += self.recommendations.lines()
         return "\n".join(lines)
@@ -146,6 +151,8 @@ async def compute_digest(
     drafts_by_state, published_by_platform = dict(Counter(drafts)), dict(Counter(posts))
     formats = await load_formats(session, (s.post.draft_id for s in stats.scored))
     lookback = max(TIMING_LOOKBACK.days, stats.period.days)
+    workspace = await session.get(Workspace, workspace_id)
+    roi = None if workspace is None else await load_roi(session, workspace, period=stats.period)
     return Digest(
         stats=stats,
         drafts_by_state=drafts_by_state,
@@ -154,6 +161,7 @@ async def compute_digest(
         recommendations=recommend(
             comparable(stats, formats), timezone=timezone, lookback_days=lookback
         ),
+        roi=roi,
     )
 
 

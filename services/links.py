@@ -22,8 +22,11 @@ class MediaLinks:
         """A link to `path` valid for `ttl_s` seconds, or None without PUBLIC_URL."""
         if self._public_url is None:
             return None
-        token = self._signer.sign(self._store.ref(path), ttl_s=ttl_s)
-        return f"{self._public_url}/media/{token}"
+        return f"{self._public_url}/media/{self.token_for(path, ttl_s=ttl_s)}"
+
+    def token_for(self, path: Path, *, ttl_s: int = MEDIA_LINK_TTL_S) -> str:
+        """The signed token of a link to `path`: the web app serves it at /media/<token>."""
+        return self._signer.sign(self._store.ref(path), ttl_s=ttl_s)
 
     async def resolve(self, token: str) -> Path:
         """The file a valid token points to, on this machine (fetched from the store if need

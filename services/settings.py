@@ -29,6 +29,15 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
     worker_jobs: int = Field(default=2, ge=1, le=64, alias="WORKER_JOBS")
     job_lease_s: float = Field(default=60.0, ge=2, le=3600, alias="JOB_LEASE_S")
+    # The HTTP API (/api/v1): token lifetimes, calls per key per minute, browser origins.
+    api_token_ttl_s: int = Field(default=900, ge=30, le=86_400, alias="API_TOKEN_TTL_S")
+    api_refresh_ttl_s: int = Field(
+        default=30 * 86_400, ge=300, le=365 * 86_400, alias="API_REFRESH_TTL_S"
+    )
+    api_rate_limit_per_min: int = Field(
+        default=120, ge=1, le=100_000, alias="API_RATE_LIMIT_PER_MIN"
+    )
+    api_cors_origins: str = Field(default="", alias="API_CORS_ORIGINS")
 
     telegram_bot_token: SecretStr | None = Field(default=None, alias="TELEGRAM_BOT_TOKEN")
     telegram_api_base_url: str | None = Field(default=None, alias="TELEGRAM_API_BASE_URL")
@@ -52,6 +61,9 @@ class Settings(BaseSettings):
     elevenlabs_price_per_1k_chars: float = Field(
         default=0.30, ge=0, alias="ELEVENLABS_PRICE_PER_1K_CHARS"
     )
+    render_cost_per_minute_usd: float = Field(
+        default=0.0, ge=0, alias="RENDER_COST_PER_MINUTE_USD"
+    )
     # Media in an S3-compatible store (AWS S3, MinIO) instead of only MEDIA_DIR: needed when
     # the bot and workers run on different machines. S3_BUCKET turns it on.
     s3_bucket: str | None = Field(default=None, alias="S3_BUCKET")
@@ -65,6 +77,8 @@ class Settings(BaseSettings):
     # Hosts, addresses or CIDR networks that feeds may be fetched from although they are not
     # on the public internet (services.net_guard refuses internal addresses otherwise).
     fetch_allow: str = Field(default="", alias="FETCH_ALLOW")
+    # How long a reviewer link (/review) stays valid, in hours.
+    review_link_ttl_h: int = Field(default=72, ge=1, le=24 * 90, alias="REVIEW_LINK_TTL_H")
 
     # Publishing platforms: OAuth client of each, and its endpoints (real defaults; tests point
     # them at loopback fakes).
@@ -94,6 +108,10 @@ class Settings(BaseSettings):
     )
     facebook_graph_url: str = Field(
         default="https://graph.facebook.com/v21.0", alias="FACEBOOK_GRAPH_URL"
+    )
+    # The token Meta's webhook subscription handshake (hub.verify_token) must carry.
+    meta_webhook_verify_token: SecretStr | None = Field(
+        default=None, alias="META_WEBHOOK_VERIFY_TOKEN"
     )
     tiktok_client_id: str | None = Field(default=None, alias="TIKTOK_CLIENT_ID")
     tiktok_client_secret: SecretStr | None = Field(default=None, alias="TIKTOK_CLIENT_SECRET")
@@ -162,6 +180,19 @@ class Settings(BaseSettings):
     def _fetch_allow(cls, value: str) -> str:
         Allowlist.parse(_entries(value))  # raises ValueError naming the entry it can't read
         return value
+
+    @field_validator("api_cors_origins")
+    @classmethod
+    def _cors_origins(cls, value: str) -> str:
+        for origin in _entries(value):
+            if origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
+                raise ValueError(f"{origin!r} is not an origin like https://app.example.com")
+        return value
+
+    @property
+    def api_cors_origin_list(self) -> tuple[str, ...]:
+        """API_CORS_ORIGINS' origins, one entry each (none: no browser origin may call)."""
+        return _entries(self.api_cors_origins)
 
     @property
     def fetch_allow_entries(self) -> tuple[str, ...]:

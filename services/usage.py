@@ -1,4 +1,4 @@
-"""Metered use of paid services (model tokens, voice characters) and what it costs."""
+"""Metered use of paid services (model tokens, voice characters, render time) and its cost."""
 
 from __future__ import annotations
 
@@ -44,6 +44,11 @@ class Prices:
     llm_input_per_mtok: float = 0.0
     llm_output_per_mtok: float = 0.0
     voice_per_1k_chars: float = 0.0
+    render_per_minute: float = 0.0
+
+    def render_cost(self, seconds: float) -> float:
+        """What `seconds` of rendering cost."""
+        return seconds / 60 * self.render_per_minute
 
     def estimate_draft(self, duration_s: int) -> float:
         """A generous estimate of one version's cost: script + metadata calls, and the voice."""

@@ -88,9 +88,12 @@ async def find_member(session: AsyncSession, workspace_id: int, handle: str) -> 
 
 
 async def count_owners(session: AsyncSession, workspace_id: int) -> int:
-    """How many owners a workspace has (the last one cannot be demoted)."""
+    """How many people own a workspace (the last one cannot be demoted; API keys' member
+    rows, user_ref "api:<id>", are not people)."""
     query = select(func.count()).where(
-        Member.workspace_id == workspace_id, Member.role == Role.OWNER
+        Member.workspace_id == workspace_id,
+        Member.role == Role.OWNER,
+        Member.user_ref.not_like("api:%"),
     )
     return int((await session.execute(query)).scalar_one())
 

@@ -115,7 +115,7 @@ async def test_digest_channel(tmp_path: Path) -> None:
             assert "that channel too" in ((await dc.wait_for_response(bind)).content or "")
             digest = await dc.slash(team, olga, "digest", {"days": 3})
             assert "Digest for the last 3 days" in (
-                (await dc.wait_for_response(digest, timeout=30)).content or ""
+                (await dc.wait_for_answer(digest, timeout=30)).content or ""
             )
             posted = await dc.wait_for_message(
                 news, lambda m: m.content.startswith("Digest for the last 3 days"), timeout=30
@@ -129,7 +129,7 @@ async def test_digest_channel(tmp_path: Path) -> None:
             )
             stats = await dc.slash(team, olga, "stats", {"period": "30d", "platform": "tiktok"})
             assert "Stats for the last 30 days" in (
-                (await dc.wait_for_response(stats, timeout=30)).content or ""
+                (await dc.wait_for_answer(stats, timeout=30)).content or ""
             )
 
 

@@ -373,6 +373,12 @@ class FakeDiscord(DiscordWire):
         done = interaction.responses
         return await self.wait_for(lambda: done[count - 1] if len(done) >= count else None, timeout)
 
+    async def wait_for_answer(self, interaction: Interaction, timeout: float = 5.0) -> Response:
+        """The first response to `interaction` with content: the callback, or after a
+        deferral (the bot took over 2 s) the follow-up or edit that carries the answer."""
+        said = lambda: next((r for r in interaction.responses if r.content), None)  # noqa: E731
+        return await self.wait_for(said, timeout)
+
     # ---- internals: ids, events, files, interactions -----------------------------------------
 
     def _snowflake(self) -> int:
