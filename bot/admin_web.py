@@ -16,17 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from redis.exceptions import RedisError
-from sqlalchemy.exc import DBAPIError
 
-from bot.pages import cross_site, message_page, render
+from bot.pages import cross_site, message_page, render, trouble_page
 from handlers.actor import Actor, Refusal
 from handlers.admin_jobs import cancel_job, retry_job
 from handlers.admin_login import (
@@ -42,12 +38,9 @@ from handlers.app import App
 from services.admin_logins import SESSION_TTL_S, AdminLogins, AdminSession, BadSession
 from services.platforms import DISPLAY_NAMES
 
-log = structlog.get_logger(__name__)
-
 COOKIE = "socialbot_admin"
 NOTE_COOKIE = "socialbot_admin_note"
 REFRESH_S = 15
-_UNAVAILABLE = (DBAPIError, RedisError, ConnectionError, TimeoutError)
 
 
 class _Denied(Exception):
@@ -92,26 +85,8 @@ async def _guarded(request: Request, make: Callable[[], Awaitable[Response]]) ->
         return await make()
     except _Denied as exc:
         return message_page(request, exc.title, str(exc), status=exc.status, hint=exc.hint)
-    except _UNAVAILABLE as exc:
-        ref = uuid.uuid4().hex[:8]
-        log.error("admin_web.unavailable", ref=ref, error=str(exc)[:200])
-        return message_page(
-            request,
-            "Try again in a minute",
-            f"The bot can't reach its database or queue right now (ref {ref}).",
-            status=503,
-            hint="Nothing was changed.",
-        )
-    except Exception:
-        ref = uuid.uuid4().hex[:8]
-        log.exception("admin_web.crashed", ref=ref)
-        return message_page(
-            request,
-            "Something went wrong",
-            f"Something went wrong on our side (ref {ref}).",
-            status=500,
-            hint="Nothing was changed; the logs have the details under that reference.",
-        )
+    except Exception as exc:
+        return trouble_page(request, exc, where="admin_web")
 
 
 def _logins(app: App) -> AdminLogins:

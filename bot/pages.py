@@ -7,16 +7,23 @@ and keep their address (which may carry a capability token) out of Referer heade
 
 from __future__ import annotations
 
+import uuid
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from redis.exceptions import RedisError
+from sqlalchemy.exc import DBAPIError
 
+from services.storage import StoreUnavailable
+
+log = structlog.get_logger(__name__)
 HERE = Path(__file__).resolve().parent
 TEMPLATES_DIR = HERE / "web_templates"
 STATIC_DIR = HERE / "static"
@@ -59,6 +66,30 @@ def message_page(
     """A page that only says something: a refusal, an expired link, a problem on our side."""
     context = {"title": title, "message": message, "hint": hint}
     return render(request, "message.html", context, status=status)
+
+
+UNAVAILABLE = (DBAPIError, RedisError, ConnectionError, TimeoutError, StoreUnavailable)
+
+
+def trouble_page(request: Request, exc: Exception, *, where: str) -> HTMLResponse:
+    """The page for a failure on our side, never a traceback: 503 when the database, Redis or
+    the media store is not answering, else 500; both with a reference to find it in the logs.
+    Call it from an `except` block (the traceback is logged)."""
+    ref = uuid.uuid4().hex[:8]
+    if isinstance(exc, UNAVAILABLE):
+        log.error(f"{where}.unavailable", ref=ref, error=str(exc)[:200])
+        message = f"The bot can't reach its database or queue right now (ref {ref})."
+        return message_page(
+            request, "Try again in a minute", message, status=503, hint="Nothing was changed."
+        )
+    log.exception(f"{where}.crashed", ref=ref)
+    return message_page(
+        request,
+        "Something went wrong",
+        f"Something went wrong on our side (ref {ref}).",
+        status=500,
+        hint="Nothing was changed; the logs have the details under that reference.",
+    )
 
 
 def mount_static(web: FastAPI) -> None:

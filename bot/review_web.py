@@ -7,30 +7,23 @@ from another site (Sec-Fetch-Site, else Origin), so no other page can decide for
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
 
-import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from redis.exceptions import RedisError
-from sqlalchemy.exc import DBAPIError
 
-from bot.pages import cross_site, message_page, render
+from bot.pages import cross_site, message_page, render, trouble_page
 from handlers.actor import Refusal
 from handlers.app import App
 from handlers.review import LinkProblem, ProblemKind, review_media, review_page
 from handlers.review_decision import Decision, ReviewForm, check_form, decide
 from services.platforms import DISPLAY_NAMES
-from services.storage import MediaMissing, StoreUnavailable
-
-log = structlog.get_logger(__name__)
+from services.storage import MediaMissing
 
 _PROBLEM_PAGES = {
     ProblemKind.INVALID: (404, "Link not valid"),
     ProblemKind.EXPIRED: (410, "Link expired"),
 }
-_UNAVAILABLE = (DBAPIError, RedisError, ConnectionError, TimeoutError, StoreUnavailable)
 
 
 def add_review_routes(web: FastAPI, app: App) -> None:
@@ -60,26 +53,8 @@ async def _guarded(request: Request, make: Callable[[], Awaitable[Response]]) ->
     except LinkProblem as exc:
         status, title = _PROBLEM_PAGES.get(exc.kind, (409, "Nothing to decide"))
         return message_page(request, title, str(exc), status=status)
-    except _UNAVAILABLE as exc:
-        ref = uuid.uuid4().hex[:8]
-        log.error("review.unavailable", ref=ref, error=str(exc)[:200])
-        return message_page(
-            request,
-            "Try again in a minute",
-            f"The bot can't reach its database or queue right now (ref {ref}).",
-            status=503,
-            hint="Nothing was changed.",
-        )
-    except Exception:
-        ref = uuid.uuid4().hex[:8]
-        log.exception("review.crashed", ref=ref)
-        return message_page(
-            request,
-            "Something went wrong",
-            f"Something went wrong on our side (ref {ref}).",
-            status=500,
-            hint="Nothing was changed; the team can look it up by that reference.",
-        )
+    except Exception as exc:
+        return trouble_page(request, exc, where="review")
 
 
 async def _show(
