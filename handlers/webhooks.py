@@ -48,8 +48,8 @@ from services.models import (
 )
 from services.platforms import DISPLAY_NAMES
 from services.publishers.facebook import FACEBOOK_WEB, reel_state
-from services.publishers.tiktok import _failure as tiktok_failure
-from services.publishers.tiktok import _result as tiktok_result
+from services.publishers.tiktok import publish_failure as tiktok_failure
+from services.publishers.tiktok import published_result as tiktok_result
 from services.publishing import AccountNeedsReconnect, PublishResult
 
 log = structlog.get_logger(__name__)

@@ -277,7 +277,7 @@ class TikTokPublisher:
         data = await self._status(request.remote_ref)
         if data.get("status") not in _DONE[mode]:
             return None
-        return _result(request.remote_ref, data, await self._username())
+        return published_result(request.remote_ref, data, await self._username())
 
     async def _resume(self, publish_id: str, mode: str, size: int) -> PublishResult | None:
         """Pick up an earlier attempt's post; None when a new post is safe to start."""
@@ -287,7 +287,7 @@ class TikTokPublisher:
             log.info("tiktok.earlier_failed", publish_id=publish_id, reason=data.get("fail_reason"))
             return None
         if status in _DONE[mode]:
-            return _result(publish_id, data, await self._username())
+            return published_result(publish_id, data, await self._username())
         if int(data.get("uploaded_bytes") or 0) >= size or status == "PROCESSING_DOWNLOAD":
             return await self._finish(publish_id, mode, await self._username())
         # The upload URL died with the earlier attempt (TikTok cannot resume an upload), and a
@@ -320,9 +320,9 @@ class TikTokPublisher:
             data = await self._status(publish_id)
             status = data.get("status")
             if status in _DONE[mode]:
-                return _result(publish_id, data, username)
+                return published_result(publish_id, data, username)
             if status == "FAILED":
-                raise _failure(str(data.get("fail_reason") or "unknown"))
+                raise publish_failure(str(data.get("fail_reason") or "unknown"))
             if time.monotonic() >= deadline:
                 raise Unconfirmed(
                     f"TikTok was still processing the video after {self._poll_timeout_s:g} s "
@@ -470,7 +470,9 @@ def _check_duration(request: PublishRequest, creator: CreatorInfo) -> None:
         )
 
 
-def _result(publish_id: str, data: Mapping[str, Any], username: str | None) -> PublishResult:
+def published_result(
+    publish_id: str, data: Mapping[str, Any], username: str | None
+) -> PublishResult:
     """Where a finished post is: its video page, else the profile (private or inbox posts)."""
     ids = data.get("publicaly_available_post_id") or []  # sic: TikTok's spelling
     post_id = str(ids[0]) if isinstance(ids, list) and ids else None
@@ -482,7 +484,7 @@ def _result(publish_id: str, data: Mapping[str, Any], username: str | None) -> P
     return PublishResult(external_id=post_id, url=f"{profile}/video/{post_id}")
 
 
-def _failure(reason: str) -> PublishError:
+def publish_failure(reason: str) -> PublishError:
     """The error for a post TikTok gave up on, by its `fail_reason`."""
     if reason == "auth_removed":
         return AccountNeedsReconnect(f"the account removed our access on TikTok; {_RECONNECT}")
