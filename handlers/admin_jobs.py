@@ -22,6 +22,7 @@ from handlers.actor import Actor, Refusal
 from handlers.app import App
 from handlers.buttons import Verb, draft_buttons
 from handlers.drafts import GENERATE_JOB, PUBLISH_JOB, describe_state, press
+from handlers.generate import making_key
 from handlers.job_records import draft_of
 from handlers.port import Reply
 from handlers.publish import publish_again
@@ -49,6 +50,7 @@ class DraftInfo:
     error: str | None
     chat_ref: str
     posts: tuple[tuple[str, str], ...] = ()  # (platform, publication state)
+    making: str | None = None  # the stage of the version being made (writing the script, …)
 
 
 async def own_drafts(app: App, actor: Actor, ids: Iterable[int]) -> dict[int, DraftInfo]:
@@ -73,6 +75,11 @@ async def own_drafts(app: App, actor: Actor, ids: Iterable[int]) -> dict[int, Dr
         d.id: DraftInfo(d.id, DraftState(d.state), d.current_version, d.error, d.chat_ref)
         for d in drafts
     }
+    for info in list(found.values()):
+        if info.state == DraftState.GENERATING:
+            stage = await app.queue.get(making_key(info.id))
+            making = stage.decode() if isinstance(stage, bytes) else stage
+            found[info.id] = dataclasses.replace(info, making=making)
     for draft_id, platform, state in posts:  # a later version's posts replace earlier ones
         info = found[draft_id]
         mine = dict(info.posts) | {platform: state}

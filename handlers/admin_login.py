@@ -21,7 +21,8 @@ from services.admin_logins import (
     token_digest,
     token_groups,
 )
-from services.models import Member, Role, WebLogin, Workspace, utcnow
+from services.models import Member, Role, Workspace, utcnow
+from services.web_models import WebLogin
 from services.workspaces import audit
 
 

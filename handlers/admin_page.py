@@ -272,7 +272,7 @@ def stage_of(kind: str, args: tuple[object, ...], draft: DraftInfo | None) -> st
         return ""
     state = f"draft {draft.state.value.replace('_', ' ')}"
     if kind == GENERATE_JOB and len(args) > 1:
-        return f"v{args[1]}: {state}"
+        return f"v{args[1]}: {draft.making or state}"
     if kind in (PUBLISH_JOB, PUBLISH_AT_JOB) and draft.posts:
         return f"{state}: " + ", ".join(f"{p} {s}" for p, s in draft.posts)
     return state

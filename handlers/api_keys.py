@@ -17,7 +17,8 @@ from handlers.app import App
 from handlers.port import Incoming, Reply
 from handlers.private import PrivateOwner, private_owner, split_brand
 from services.api_tokens import active_key, active_keys, create_key, revoke_key
-from services.models import ApiKey, Role
+from services.models import Role
+from services.web_models import ApiKey
 from services.workspaces import RANK, audit
 
 USAGE = (

@@ -51,6 +51,21 @@ class Job:
     previous: Script | None
 
 
+def making_key(draft_id: int) -> str:
+    """The Redis key holding the stage the draft's version being made is at (for the jobs
+    monitor); it lapses an hour after the last stage began."""
+    return f"socialbot:making:{draft_id}"
+
+
+async def _at_stage(app: App, draft: Draft, version: int, done: int) -> None:
+    """Tell the draft's chat how far its version is, and note the stage for the jobs monitor."""
+    await app.chat.send(draft.chat_ref, _progress(draft.id, version, done))
+    if done < len(STAGES):
+        await app.queue.set(making_key(draft.id), f"{STAGES[done]}", ex=3600)
+    else:
+        await app.queue.delete(making_key(draft.id))
+
+
 def _progress(draft_id: int, version: int, done: int) -> Reply:
     marks = [
         ("✅" if i < done else "⏳" if i == done else "▫️") + f" {s}" for i, s in enumerate(STAGES)
@@ -87,7 +102,7 @@ async def generate_draft(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    await app.chat.send(job.draft.chat_ref, _progress(draft_id, version, len(STAGES)))
+    await _at_stage(app, job.draft, version, len(STAGES))
     await app.chat.send(job.draft.chat_ref, reply)
     return "ready"
 
@@ -164,7 +179,7 @@ async def _make(app: App, job: Job, staging: Path, final_dir: Path) -> Reply:
     draft, version = job.draft, job.version
     started = time.monotonic()
     usage = UsageLog()
-    await app.chat.send(draft.chat_ref, _progress(draft.id, version, 0))
+    await _at_stage(app, draft, version, 0)
     writer = service_name("writer", app.writer)
     async with service_call(app, writer, not_theirs=(EditUnsupported,)):
         if job.instruction and job.previous is not None:
@@ -174,12 +189,12 @@ async def _make(app: App, job: Job, staging: Path, final_dir: Path) -> Reply:
         else:
             script = await app.writer.write(job.brief, take=version, brand=job.brand, usage=usage)
         metadata = await app.writer.metadata(job.brief, script, brand=job.brand, usage=usage)
-    await app.chat.send(draft.chat_ref, _progress(draft.id, version, 1))
+    await _at_stage(app, draft, version, 1)
     async with service_call(app, service_name("voice", app.voice)):
         voiceover = await app.voice.speak(
             script.narration(), staging / "voice.wav", voice_id=job.voice_id, usage=usage
         )
-    await app.chat.send(draft.chat_ref, _progress(draft.id, version, 2))
+    await _at_stage(app, draft, version, 2)
     rendered = await render_short(
         voiceover=voiceover,
         script=script,

@@ -22,21 +22,13 @@ from handlers.drafts import describe_state
 from handlers.port import Reply
 from services.content import PlatformMeta, Script
 from services.drafts import get_draft
-from services.models import (
-    Draft,
-    DraftState,
-    DraftVersion,
-    ReviewLink,
-    Role,
-    UsageRecord,
-    Workspace,
-    utcnow,
-)
+from services.models import Draft, DraftState, DraftVersion, Role, UsageRecord, Workspace, utcnow
 from services.review_links import LinkAltered, LinkExpired
 from services.scheduling import format_when
 from services.stats import Cost, cost_of
 from services.stats_inputs import Period, UsageLine
 from services.storage import MediaMissing
+from services.web_models import ReviewLink
 from services.workspaces import at_least, audit
 
 USAGE = "Use /review <draft>, e.g. /review 3 (see /drafts): a link a client can approve from."

@@ -22,7 +22,8 @@ from handlers.buttons import Verb
 from handlers.drafts import MAX_INSTRUCTION_CHARS, edit_draft, press
 from handlers.port import Reply
 from handlers.review import LinkProblem, ProblemKind, find_link, moved_on
-from services.models import Draft, ReviewLink, Role, Workspace, utcnow
+from services.models import Draft, Role, Workspace, utcnow
+from services.web_models import ReviewLink
 from services.workspaces import member_for
 
 MAX_NAME_CHARS = 80

@@ -43,7 +43,6 @@ from services.models import (
     Publication,
     PublicationState,
     SocialAccount,
-    WebhookEvent,
     utcnow,
 )
 from services.platforms import DISPLAY_NAMES
@@ -51,6 +50,7 @@ from services.publishers.facebook import FACEBOOK_WEB, reel_state
 from services.publishers.tiktok import publish_failure as tiktok_failure
 from services.publishers.tiktok import published_result as tiktok_result
 from services.publishing import AccountNeedsReconnect, PublishResult
+from services.web_models import WebhookEvent
 
 log = structlog.get_logger(__name__)
 

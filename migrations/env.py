@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+import services.web_models  # noqa: F401  (registers the web side's tables in Base.metadata)
 from services.models import Base
 
 target_metadata = Base.metadata

@@ -24,7 +24,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.db import SessionFactory
-from services.models import ApiKey, ApiRefreshToken, Member, Role, utcnow
+from services.models import Member, Role, utcnow
+from services.web_models import ApiKey, ApiRefreshToken
 
 KEY_PREFIX = "sbk_"
 SHOWN_PREFIX = 12  # characters of a key kept in clear to tell keys apart in /apikeys

@@ -10,6 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
+import services.web_models  # noqa: F401  (registers the web side's tables in Base.metadata)
 from services.db import make_engine, migrate
 from services.models import Base
 from tests.conftest import postgres_database

@@ -22,7 +22,8 @@ from handlers.app import App
 from services.api_tokens import TokenError, TokenIssuer
 from services.drafts import get_draft
 from services.links import MediaLinks
-from services.models import ApiKey, ChatBinding, Draft, Workspace
+from services.models import ChatBinding, Draft, Workspace
+from services.web_models import ApiKey
 
 bearer = HTTPBearer(auto_error=False, description="An access token from POST /auth/token.")
 

@@ -7,7 +7,8 @@ import hashlib
 
 from sqlalchemy import select
 
-from services.models import ApiKey, AuditEntry, Member, Workspace
+from services.models import AuditEntry, Member, Workspace
+from services.web_models import ApiKey
 from tests.api.conftest import World
 
 

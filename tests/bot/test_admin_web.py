@@ -22,9 +22,10 @@ from handlers.port import Incoming, Reply
 from handlers.router import handle
 from services.admin_logins import AdminLogins, token_digest
 from services.arq_jobs import JobState, find_job
-from services.models import DraftState, WebLogin, utcnow
+from services.models import DraftState, utcnow
 from services.queue import JOBS_QUEUE
 from services.signing import Signer
+from services.web_models import WebLogin
 from tests.bot.admin_world import (
     NO_CRON,
     PUBLIC,
@@ -282,7 +283,8 @@ async def test_cancelling_a_running_generation_aborts_it_on_its_worker(
         await held.started.wait()
         page = (await web.get("/admin")).text
         row = page.split('id="running"')[1].split("</table>")[0]
-        assert "generate:1:1:1" in row and "v1: draft generating" in row and "Cancel" in row
+        # The stage the worker is at: the held writer has not finished the script.
+        assert "generate:1:1:1" in row and "v1: writing the script" in row and "Cancel" in row
         done = await web.post(
             "/admin/jobs/generate:1:1:1/cancel",
             data={"form_token": form_token(page)},

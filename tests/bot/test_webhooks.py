@@ -24,16 +24,9 @@ from bot.runtime import Runtime, open_runtime
 from bot.web import create_web_app
 from bot.webhooks import WebhookKeys
 from services.links import MediaLinks
-from services.models import (
-    Draft,
-    Member,
-    Publication,
-    SocialAccount,
-    WebhookEvent,
-    Workspace,
-    utcnow,
-)
+from services.models import Draft, Member, Publication, SocialAccount, Workspace, utcnow
 from services.signing import Signer
+from services.web_models import WebhookEvent
 from tests.conftest import make_settings, run_jobs
 from tests.services.analytics_data import draft_with_version
 

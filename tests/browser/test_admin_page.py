@@ -37,7 +37,7 @@ async def test_admin_page_lists_a_running_and_a_failed_job(site: Site, screensho
 
         running_row = page.locator('#running tr[data-job="generate:2:1:1"]')
         assert "running" in await running_row.inner_text()
-        assert "v1: draft generating" in await running_row.inner_text()
+        assert "v1: writing the script" in await running_row.inner_text()
         failed_row = page.locator(f'#recent tr[data-job="generate:{failed}:1:1"]')
         failed_text = await failed_row.inner_text()
         assert "failed" in failed_text and "the model refused: try another topic" in failed_text

@@ -27,12 +27,12 @@ from services.models import (
     DraftState,
     DraftVersion,
     Member,
-    ReviewLink,
     Role,
     utcnow,
 )
 from services.review_links import LinkAltered, LinkExpired, ReviewLinks
 from services.signing import Signer
+from services.web_models import ReviewLink
 from tests.conftest import make_settings
 from tests.handlers.review_data import SECRET, TeamChat, make_video
 
