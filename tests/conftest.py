@@ -94,9 +94,3 @@ async def run_jobs(runtime: Runtime, console: ConsoleChat) -> None:
             await worker.run_check()
         finally:
             await worker.close()
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The slow tests (they render video) first: with several xdist processes the quick ones
-    then fill the end, instead of one long test running on alone while the others idle."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
