@@ -3,7 +3,6 @@ worker makes the video → approve → publish to the local outbox; the chat see
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import socket
@@ -11,10 +10,10 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from tests.api.conftest import CHAT, World
+from tests.fakes.loopback import serve_web
 
 pytestmark = pytest.mark.slow
 
@@ -22,22 +21,10 @@ pytestmark = pytest.mark.slow
 @contextlib.asynccontextmanager
 async def serving(web: FastAPI) -> AsyncIterator[str]:
     """Serve `web` with uvicorn on a free loopback port until the block ends; its base URL."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(web, log_config=None, lifespan="off"))
-    task = asyncio.create_task(server.serve(sockets=[listener]))
-    while not server.started:
-        if task.done():
-            task.result()
-            raise RuntimeError("uvicorn stopped before it started")
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        listener.close()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        async with serve_web(web, listener) as base:
+            yield base
 
 
 async def test_key_to_published_post_over_http(world: World) -> None:

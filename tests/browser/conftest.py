@@ -24,19 +24,15 @@ own runtime or app.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import socket
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
-import uvicorn
 from playwright.async_api import Browser, Page, async_playwright
 
 from bot.runtime import Runtime, open_runtime
@@ -44,6 +40,7 @@ from bot.web import create_web_app
 from services.links import MediaLinks
 from services.signing import Signer
 from tests.conftest import make_settings
+from tests.fakes.loopback import base_url, serve_web
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
@@ -86,12 +83,6 @@ def listener() -> Iterator[socket.socket]:
     sock.close()
 
 
-def base_url(listener: socket.socket) -> str:
-    """The http:// address of a listener."""
-    host, port = listener.getsockname()[:2]
-    return f"http://{host}:{port}"
-
-
 @pytest_asyncio.fixture(loop_scope="session")
 async def web_runtime(tmp_path: Path, listener: socket.socket) -> AsyncIterator[Runtime]:
     """A runtime whose PUBLIC_URL is the listener's address (SQLite, embedded Redis)."""
@@ -100,24 +91,6 @@ async def web_runtime(tmp_path: Path, listener: socket.socket) -> AsyncIterator[
     )
     async with open_runtime(settings) as runtime:
         yield runtime
-
-
-@asynccontextmanager
-async def serve_web(web: Any, listener: socket.socket) -> AsyncIterator[str]:
-    """Serve an ASGI app with uvicorn on the listener until the block ends; its base URL."""
-    server = uvicorn.Server(uvicorn.Config(web, log_config=None, lifespan="off"))
-    task = asyncio.create_task(server.serve(sockets=[listener]))
-    while not server.started:
-        if task.done():
-            task.result()
-            raise RuntimeError("uvicorn stopped before it started")
-        await asyncio.sleep(0.01)
-    try:
-        yield base_url(listener)
-    finally:
-        server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def web_app_of(runtime: Runtime) -> Any:

@@ -1,7 +1,16 @@
-"""Starting a fake's aiohttp app on a free loopback port, the same way for every fake."""
+"""Starting a fake's aiohttp app on a free loopback port, the same way for every fake; and
+serving our own web app with uvicorn on a loopback listener."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import uvicorn
 from aiohttp import web
 
 
@@ -14,3 +23,27 @@ async def start_app(
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     host, port = runner.addresses[0][:2]
     return runner, f"http://{host}:{port}"
+
+
+def base_url(listener: socket.socket) -> str:
+    """The http:// address of a listener."""
+    host, port = listener.getsockname()[:2]
+    return f"http://{host}:{port}"
+
+
+@asynccontextmanager
+async def serve_web(asgi: Any, listener: socket.socket) -> AsyncIterator[str]:
+    """Serve an ASGI app with uvicorn on the listener until the block ends; its base URL."""
+    server = uvicorn.Server(uvicorn.Config(asgi, log_config=None, lifespan="off"))
+    task = asyncio.create_task(server.serve(sockets=[listener]))
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError("uvicorn stopped before it started")
+        await asyncio.sleep(0.01)
+    try:
+        yield base_url(listener)
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
